@@ -1,0 +1,149 @@
+"""``run-pipeline``: validate a config, inspect it, or run a conversation with it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from cadence.errors import CadenceError
+
+EPILOG = """examples:
+  run-pipeline configs/nova.yaml                       talk by typing (one line = one turn)
+  run-pipeline configs/nova.yaml --text "Hi Nova!" --output reply.wav
+  run-pipeline configs/nova.yaml --input question.wav --output reply.wav
+  run-pipeline configs/nova.yaml --check               validate only (exit 0/1)
+  run-pipeline --schema > cadence.schema.json          JSON Schema for editors
+  run-pipeline --list-processors
+"""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="run-pipeline",
+        description="Run a Cadence voice pipeline declared in YAML.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("config", nargs="?", help="the pipeline's YAML config file")
+    parser.add_argument("--check", action="store_true", help="validate the config and exit 0 (valid) or 1")
+    parser.add_argument("--schema", action="store_true", help="print the JSON Schema of a config file")
+    parser.add_argument("--list-processors", action="store_true", help="list processor types and exit")
+    parser.add_argument("--host", help="override server.host")
+    parser.add_argument("--port", type=int, help="override server.port")
+    parser.add_argument("--input", metavar="WAV", help="speak the user's side from this audio file")
+    parser.add_argument("--text", action="append", metavar="TEXT", help="a typed user turn (repeatable)")
+    parser.add_argument("--output", metavar="WAV", help="write the reply audio to this WAV file")
+    parser.add_argument("--pace", type=float, default=1.0, help="input speed: 1 = real time, 0 = as fast as possible")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show pipecat's debug log")
+    args = parser.parse_args(argv)
+    if not (args.schema or args.list_processors) and not args.config:
+        parser.error("the config file is required (e.g. run-pipeline configs/nova.yaml)")
+    if args.input and args.text:
+        parser.error("give either --input or --text, not both")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``run-pipeline`` console script."""
+    args = parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        return _main(args)
+    except CadenceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _main(args: argparse.Namespace) -> int:
+    from cadence.pipelines import load_and_validate
+    from cadence.pipelines.registry import Registry
+
+    if args.list_processors:
+        for spec in Registry().all_specs():
+            print(f"{spec.name:<12} {spec.description}" + ("" if spec.source == "built-in" else f"  [{spec.source}]"))
+        return 0
+    if args.schema:
+        from cadence.pipelines.jsonschema import config_json_schema
+
+        print(json.dumps(config_json_schema(), indent=2))
+        return 0
+
+    config = load_and_validate(args.config)
+    server = config.config.server
+    if args.host:
+        server.host = args.host
+    if args.port is not None:
+        if not 0 <= args.port <= 65535:
+            print(f"error: --port must be 0-65535, got {args.port}", file=sys.stderr)
+            return 1
+        server.port = args.port
+    if args.check:
+        names = ", ".join(stage.spec.name for stage in config.stages)
+        print(f"{args.config}: OK ({len(config.stages)} processors: {names}; server {server.host}:{server.port})")
+        return 0
+    return asyncio.run(_converse(args, config))
+
+
+async def _converse(args: argparse.Namespace, config) -> int:
+    from cadence.pipelines.builder import PipelineFactory
+    from cadence.transports.file import FileConversation, read_wav, write_wav
+
+    audio = read_wav(args.input, config.config.transport.audio_in_sample_rate) if args.input else None
+    if args.output:
+        _check_writable(Path(args.output))
+    factory = PipelineFactory(config)
+    print("loading models ...", file=sys.stderr)
+    await asyncio.to_thread(factory.prepare)
+
+    def show(exchange) -> None:
+        print(f"you:  {exchange.user}")
+        print(f"nova: {exchange.reply}{' [interrupted]' if exchange.interrupted else ''}", flush=True)
+
+    conversation = FileConversation(factory, pace=args.pace, on_exchange=show)
+    if audio is not None:
+        result = await conversation.run_audio(audio)
+    elif args.text:
+        result = await conversation.run_text(args.text)
+    else:
+        print("type a line and press enter to talk; Ctrl-D ends", file=sys.stderr)
+        result = await conversation.run_text(_stdin_lines())
+    if args.output:
+        write_wav(args.output, result.audio, result.sample_rate)
+        print(f"wrote {args.output} ({len(result.audio) / 2 / result.sample_rate:.1f} s)", file=sys.stderr)
+    if not result.exchanges:
+        print("error: no user turn was heard (no speech found, or it transcribed to nothing)", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _stdin_lines() -> AsyncIterator[str]:
+    while True:
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            return
+        if line.strip():
+            yield line.strip()
+
+
+def _check_writable(path: Path) -> None:
+    from cadence.errors import InputError
+
+    if not path.parent.exists():
+        raise InputError(f"--output {path}: folder {path.parent} does not exist")
+
+
+def _configure_logging(verbose: bool) -> None:
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="DEBUG" if verbose else "WARNING")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

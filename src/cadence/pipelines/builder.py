@@ -1,0 +1,138 @@
+"""A validated config → one pipecat Pipeline per session, models shared per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.frame_processor import FrameProcessor
+
+from cadence.errors import ConfigError
+from cadence.models import ModelStore
+from cadence.pipelines.validate import ValidatedConfig
+from cadence.router import Router
+
+
+@dataclass
+class Stage:
+    """What building one pipeline entry gives: its processor, and any that go last.
+
+    ``tail`` processors are placed after the transport output (the assistant context
+    aggregator must see what was actually played).
+    """
+
+    processor: FrameProcessor
+    tail: list[FrameProcessor] = field(default_factory=list)
+
+
+@dataclass
+class BuildContext:
+    """What a stage builder may use: shared models, the router, and the session's settings."""
+
+    config: ValidatedConfig
+    store: ModelStore
+    router: Router
+    instructions: str
+    user_id: str
+    llm_context: Any = None
+
+    def has_stage(self, name: str) -> bool:
+        """Whether the pipeline contains an entry of type ``name``."""
+        return self.config.has_stage(name)
+
+
+@dataclass
+class SessionPipeline:
+    """One session's pipeline, its task, and the processors callers hook events on."""
+
+    pipeline: Pipeline
+    task: PipelineWorker
+    processors: list[FrameProcessor]
+    context: BuildContext
+
+    def find(self, cls_name: str) -> FrameProcessor | None:
+        """The first processor whose class (or a base class) is named ``cls_name``."""
+        for processor in self.processors:
+            if any(c.__name__ == cls_name for c in type(processor).__mro__):
+                return processor
+        return None
+
+
+class PipelineFactory:
+    """Builds session pipelines from one validated config; loads models once."""
+
+    def __init__(self, config: ValidatedConfig, store: ModelStore | None = None):
+        self.config = config
+        self.store = store or ModelStore()
+        self.router = Router(config.config.router, self.store)
+
+    def context(self, instructions: str | None = None, user_id: str | None = None) -> BuildContext:
+        """A BuildContext with the session defaults, overridable per session."""
+        session = self.config.config.session
+        return BuildContext(
+            config=self.config,
+            store=self.store,
+            router=self.router,
+            instructions=instructions if instructions is not None else session.instructions,
+            user_id=user_id or session.user_id,
+        )
+
+    def prepare(self) -> None:
+        """Load every model and warm every prompt prefix before the first session.
+
+        Building one set of stages loads each model into the store; it is then dropped.
+        """
+        from cadence.processors import WARMERS
+
+        context = self.context()
+        self.build_stages(context)
+        for stage in self.config.stages:
+            warmer = WARMERS.get(stage.spec.name)
+            if warmer:
+                warmer(stage.params, context)
+
+    def build_stages(self, context: BuildContext) -> list[Stage]:
+        """Build every pipeline entry in order; errors name the entry and its source."""
+        stages = []
+        for stage in self.config.stages:
+            try:
+                stages.append(_as_stage(stage.spec.build(stage.params, context)))
+            except ConfigError as exc:
+                raise ConfigError(f"{self.config.source}: pipeline[{stage.index}] ({stage.spec.name}): {exc}") from exc
+        return stages
+
+    def build(
+        self,
+        transport_in: FrameProcessor,
+        transport_out: FrameProcessor,
+        *,
+        instructions: str | None = None,
+        user_id: str | None = None,
+        task_params: dict[str, Any] | None = None,
+    ) -> SessionPipeline:
+        """A pipeline ``transport_in → stages → transport_out → tails`` and its task."""
+        context = self.context(instructions, user_id)
+        stages = self.build_stages(context)
+        processors = [stage.processor for stage in stages]
+        tails = [p for stage in stages for p in stage.tail]
+        pipeline = Pipeline([transport_in, *processors, transport_out, *tails])
+        transport = self.config.config.transport
+        params = PipelineParams(
+            audio_in_sample_rate=transport.audio_in_sample_rate,
+            audio_out_sample_rate=transport.audio_out_sample_rate,
+            enable_metrics=True,
+            enable_usage_metrics=True,
+            **(task_params or {}),
+        )
+        task = PipelineWorker(pipeline, params=params, idle_timeout_secs=None, enable_rtvi=False)
+        return SessionPipeline(pipeline, task, [*processors, *tails], context)
+
+
+def _as_stage(built: Any) -> Stage:
+    if isinstance(built, Stage):
+        return built
+    if isinstance(built, FrameProcessor):
+        return Stage(built)
+    raise ConfigError(f"a processor builder returned {type(built).__name__}, not a FrameProcessor")

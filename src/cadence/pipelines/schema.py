@@ -1,0 +1,99 @@
+"""Typed specs of a Cadence config file's top-level sections.
+
+Each section is a pydantic model with ``extra="forbid"`` so that a misspelled key is an
+error, never silently ignored. Pipeline entries are validated one by one against the
+params model of their ``type`` (see ``registry.py``); here they are plain mappings.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class Spec(BaseModel):
+    """Base of every config spec: unknown keys are errors, docs come from field descriptions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSection(Spec):
+    """Where the server listens and which keys it accepts."""
+
+    host: str = Field("127.0.0.1", description="Bind address; loopback unless told otherwise.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Accepted client keys; write them as ${VAR} so they come from the environment.",
+    )
+
+
+class TransportSection(Spec):
+    """How audio reaches a session and leaves it."""
+
+    type: Literal["websocket", "webrtc"] = Field(
+        "websocket", description="Realtime transport served to clients."
+    )
+    audio_in_sample_rate: int = Field(16000, description="Rate the pipeline processes input audio at (Hz).")
+    audio_out_sample_rate: int = Field(24000, description="Rate of the audio the pipeline produces (Hz).")
+
+
+class SessionSection(Spec):
+    """Defaults every new session starts with."""
+
+    instructions: str = Field(
+        "You are a helpful voice companion.", description="System prompt (the persona)."
+    )
+    greeting: str | None = Field(
+        None, description="Spoken first when a session opens; off (null) by default."
+    )
+    user_id: str = Field("user", description="User id used when the client gives none.")
+
+
+class LlamaCppProvider(Spec):
+    """An in-process llama.cpp model (GGUF), loaded once and shared by all sessions."""
+
+    kind: Literal["llamacpp"]
+    model: str = Field(
+        "smollm2-135m-instruct",
+        description="A packaged model name (see `run-pipeline --list-models`) or a path to a .gguf file.",
+    )
+    n_ctx: int = Field(2048, ge=256, description="Context window in tokens.")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads; default: all cores.")
+    warm_prefix: bool = Field(
+        True, description="Prefill the session instructions at start so the first turn is fast."
+    )
+
+
+class OpenAICompatibleProvider(Spec):
+    """Any OpenAI-compatible HTTP endpoint: vLLM, llama.cpp server, OpenAI, Groq, ..."""
+
+    kind: Literal["openai"]
+    base_url: str = Field(description="Base URL including /v1, e.g. http://127.0.0.1:8001/v1.")
+    api_key: SecretStr | None = Field(None, description="Bearer key; write it as ${VAR}.")
+    timeout_s: float = Field(30.0, gt=0, description="Whole-request timeout in seconds.")
+
+
+Provider = Annotated[LlamaCppProvider | OpenAICompatibleProvider, Field(discriminator="kind")]
+
+
+class RouterSection(Spec):
+    """The LLM layer: named providers; models are addressed as ``provider/model``."""
+
+    providers: dict[str, Provider] = Field(
+        default_factory=lambda: {"local": LlamaCppProvider(kind="llamacpp")},
+        description="Provider name → provider spec.",
+    )
+
+
+class CadenceConfig(Spec):
+    """A whole Cadence config file."""
+
+    server: ServerSection = Field(default_factory=ServerSection)
+    transport: TransportSection = Field(default_factory=TransportSection)
+    session: SessionSection = Field(default_factory=SessionSection)
+    router: RouterSection = Field(default_factory=RouterSection)
+    pipeline: list[dict[str, Any]] = Field(
+        description="Processor entries in frame order, each {type: NAME, ...params}."
+    )

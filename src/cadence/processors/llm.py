@@ -1,0 +1,58 @@
+"""``llm``: the reply model, reached through Cadence's router (pipecat's OpenAILLMService).
+
+The router speaks the OpenAI chat-completions shape in-process, so pipecat's own OpenAI
+LLM service does the context conversion, streaming, usage and metrics; only the client
+underneath is swapped for the router.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from cadence.pipelines.registry import ProcessorSpec
+from cadence.pipelines.schema import Spec
+
+if TYPE_CHECKING:
+    from cadence.pipelines.builder import BuildContext, Stage
+
+
+class LLMParams(Spec):
+    """Params of the ``llm`` stage."""
+
+    model: str = Field(
+        "local/smollm2-135m-instruct", description="'provider/model', a provider from the router section."
+    )
+    temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature.")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass.")
+    max_tokens: int = Field(80, ge=1, description="Longest reply in tokens (voice replies are short).")
+
+
+def build(params: LLMParams, context: BuildContext) -> Stage:
+    """An OpenAILLMService whose client is the in-process router."""
+    from pipecat.services.openai.llm import OpenAILLMService
+
+    from cadence.pipelines.builder import Stage
+    from cadence.router import RouterClient
+
+    client = RouterClient(context.router, user=context.user_id)
+
+    class RouterLLMService(OpenAILLMService):
+        """OpenAILLMService that sends requests to Cadence's router instead of over HTTP."""
+
+        def create_client(self, *args: Any, **kwargs: Any) -> Any:
+            return client
+
+    settings: Any = OpenAILLMService.Settings(
+        model=params.model, temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens
+    )
+    return Stage(RouterLLMService(api_key="in-process", settings=settings))
+
+
+def warm(params: LLMParams, context: BuildContext) -> None:
+    """Load the model and prefill the session instructions once per process."""
+    context.router.warm(params.model, [{"role": "system", "content": context.instructions}])
+
+
+SPEC = ProcessorSpec("llm", LLMParams, build, "The reply LLM, through the router (llama.cpp in-process by default).")

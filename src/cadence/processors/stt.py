@@ -1,0 +1,55 @@
+"""``stt``: speech to text with faster-whisper (pipecat's WhisperSTTService)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from cadence.pipelines.registry import ProcessorSpec
+from cadence.pipelines.schema import Spec
+
+if TYPE_CHECKING:
+    from cadence.pipelines.builder import BuildContext, Stage
+
+
+class STTParams(Spec):
+    """Params of the ``stt`` stage."""
+
+    model: str = Field(
+        "whisper-tiny.en", description="Packaged Whisper model or a local CTranslate2 model folder."
+    )
+    language: str = Field("en", description="Language code of the speech.")
+    compute_type: str = Field("int8", description="CTranslate2 compute type (int8, float32, ...).")
+    no_speech_prob: float = Field(0.4, ge=0, le=1, description="Drop segments Whisper thinks are not speech.")
+    prompt: str | None = Field(None, description="Text that steers spelling and style (Whisper's initial prompt).")
+
+
+def build(params: STTParams, context: BuildContext) -> Stage:
+    """A WhisperSTTService running the process-wide shared Whisper model."""
+    from pipecat.services.whisper.stt import WhisperSTTService
+    from pipecat.transcriptions.language import Language
+
+    from cadence.pipelines.builder import Stage
+
+    model = context.store.whisper(params.model, compute_type=params.compute_type)
+
+    class SharedWhisperSTTService(WhisperSTTService):
+        """WhisperSTTService on a model loaded once per process (pipecat loads one per service)."""
+
+        def _load(self) -> None:
+            self._model = model
+            unsupported = self._unsupported_language()
+            if unsupported:
+                raise ValueError(unsupported)
+
+    settings: Any = WhisperSTTService.Settings(
+        model=params.model,
+        language=Language(params.language),
+        no_speech_prob=params.no_speech_prob,
+        initial_prompt=params.prompt,
+    )
+    return Stage(SharedWhisperSTTService(device="cpu", compute_type=params.compute_type, settings=settings))
+
+
+SPEC = ProcessorSpec("stt", STTParams, build, "faster-whisper speech-to-text on each spoken segment.")

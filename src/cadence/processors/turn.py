@@ -1,0 +1,88 @@
+"""``turn``: end-of-turn detection with smart-turn v3 (pipecat's UserTurnProcessor).
+
+pipecat's ``LocalSmartTurnAnalyzerV3`` hard-codes 0.5 as the probability above which a
+turn counts as complete and loads its ONNX model per instance. ``SmartTurnAnalyzer``
+below is the one place Cadence changes that: it takes the threshold as a parameter and
+runs the model session shared through the ``ModelStore``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from cadence.pipelines.registry import ProcessorSpec
+from cadence.pipelines.schema import Spec
+
+if TYPE_CHECKING:
+    from cadence.pipelines.builder import BuildContext, Stage
+
+
+class TurnParams(Spec):
+    """Params of the ``turn`` stage."""
+
+    model: str = Field("smart-turn-v3", description="Packaged smart-turn model or a path to its .onnx file.")
+    threshold: float = Field(
+        0.5, ge=0, le=1, description="End-of-turn confidence: probability above which the user's turn is complete."
+    )
+    stop_secs: float = Field(3.0, gt=0, description="Silence after which the turn ends whatever the model says.")
+    pre_speech_ms: float = Field(500, ge=0, description="Audio before speech start given to the model.")
+    max_duration_secs: float = Field(8.0, gt=0, description="Longest audio segment the model looks at.")
+    stop_timeout_secs: float = Field(5.0, gt=0, description="Safety net: end a turn that nothing ended after this.")
+    interruptions: bool = Field(True, description="Whether user speech interrupts the bot (barge-in).")
+
+
+def make_smart_turn_analyzer(session: Any, params: TurnParams) -> Any:
+    """A smart-turn v3 analyzer with a configurable threshold on a shared ONNX session."""
+    from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn, SmartTurnParams
+    from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+
+    class SmartTurnAnalyzer(LocalSmartTurnAnalyzerV3):
+        """LocalSmartTurnAnalyzerV3 with a configurable threshold and a shared model session."""
+
+        def __init__(self) -> None:
+            # Skip LocalSmartTurnAnalyzerV3.__init__: it would load another ONNX session.
+            BaseSmartTurn.__init__(
+                self,
+                params=SmartTurnParams(
+                    stop_secs=params.stop_secs,
+                    pre_speech_ms=params.pre_speech_ms,
+                    max_duration_secs=params.max_duration_secs,
+                ),
+            )
+            self._log_data = False
+            self._session = session
+            self.threshold = params.threshold
+            self.last_probability: float | None = None
+
+        def _predict_endpoint(self, audio_array: Any) -> dict[str, Any]:
+            result = super()._predict_endpoint(audio_array)
+            self.last_probability = result["probability"]
+            result["prediction"] = 1 if result["probability"] > self.threshold else 0
+            return result
+
+    return SmartTurnAnalyzer()
+
+
+def build(params: TurnParams, context: BuildContext) -> Stage:
+    """A UserTurnProcessor: VAD starts the turn, smart-turn ends it."""
+    from pipecat.turns.user_start import VADUserTurnStartStrategy
+    from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
+    from pipecat.turns.user_turn_processor import UserTurnProcessor
+    from pipecat.turns.user_turn_strategies import UserTurnStrategies
+
+    from cadence.pipelines.builder import Stage
+
+    analyzer = make_smart_turn_analyzer(context.store.smart_turn_session(params.model), params)
+    strategies = UserTurnStrategies(
+        start=[VADUserTurnStartStrategy(enable_interruptions=params.interruptions)],
+        # Transcripts flow downstream of this stage, so it decides on audio alone; the
+        # context stage waits for the transcript before asking the LLM.
+        stop=[TurnAnalyzerUserTurnStopStrategy(turn_analyzer=analyzer, wait_for_transcript=False)],
+    )
+    processor = UserTurnProcessor(user_turn_strategies=strategies, user_turn_stop_timeout=params.stop_timeout_secs)
+    return Stage(processor)
+
+
+SPEC = ProcessorSpec("turn", TurnParams, build, "Smart-turn v3 end-of-turn detection with a tunable threshold.")

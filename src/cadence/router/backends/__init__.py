@@ -1,0 +1,1 @@
+"""LLM backends the router can send a request to."""

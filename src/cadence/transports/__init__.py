@@ -1,0 +1,1 @@
+"""The ends of a pipeline: where audio and text come from and go to."""
