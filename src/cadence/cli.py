@@ -139,8 +139,14 @@ def _check_writable(path: Path) -> None:
 
 
 def _configure_logging(verbose: bool) -> None:
+    import warnings
+
     from loguru import logger
 
+    if not verbose:
+        # pipecat flags its own deprecated paths loudly; they are not the user's to fix.
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=ResourceWarning)
     logger.remove()
     logger.add(sys.stderr, level="DEBUG" if verbose else "WARNING")
 

@@ -3,7 +3,8 @@
 The user half sits here in the pipeline and turns transcripts into user messages; the
 assistant half goes after the transport output, so a reply cut short by barge-in is
 stored as far as it was spoken. The system prompt is the first message and never
-changes position, so the prompt stays prefix-stable turn after turn (KV-cache reuse).
+changes position (the llm stage prepends it), so the prompt stays prefix-stable turn after
+turn (KV-cache reuse).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class ContextParams(Spec):
 
 
 def build(params: ContextParams, context: BuildContext) -> Stage:
-    """A context aggregator pair seeded with the session instructions."""
+    """A context aggregator pair ; the persona lives in the llm stage."""
     from pipecat.processors.aggregators.llm_context import LLMContext
     from pipecat.processors.aggregators.llm_response_universal import (
         LLMContextAggregatorPair,
@@ -48,7 +49,8 @@ def build(params: ContextParams, context: BuildContext) -> Stage:
             start=[ExternalUserTurnStartStrategy()],
             stop=[ExternalUserTurnStopStrategy(timeout=params.transcript_wait_secs)],
         )
-    llm_context = LLMContext(messages=[{"role": "system", "content": context.instructions}])
+    # The system prompt is the llm stage's `system_instruction`, so it is always first.
+    llm_context = LLMContext()
     pair = LLMContextAggregatorPair(
         llm_context,
         user_params=LLMUserAggregatorParams(

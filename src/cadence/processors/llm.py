@@ -27,6 +27,10 @@ class LLMParams(Spec):
     temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature.")
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass.")
     max_tokens: int = Field(80, ge=1, description="Longest reply in tokens (voice replies are short).")
+    frequency_penalty: float = Field(
+        0.5, ge=-2, le=2, description="Penalise tokens by how often they appeared (small models loop without it)."
+    )
+    presence_penalty: float = Field(0.5, ge=-2, le=2, description="Penalise tokens that appeared at all.")
 
 
 def build(params: LLMParams, context: BuildContext) -> Stage:
@@ -45,7 +49,13 @@ def build(params: LLMParams, context: BuildContext) -> Stage:
             return client
 
     settings: Any = OpenAILLMService.Settings(
-        model=params.model, temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens
+        model=params.model,
+        system_instruction=context.instructions,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        max_tokens=params.max_tokens,
+        frequency_penalty=params.frequency_penalty,
+        presence_penalty=params.presence_penalty,
     )
     return Stage(RouterLLMService(api_key="in-process", settings=settings))
 

@@ -23,6 +23,9 @@ class STTParams(Spec):
     compute_type: str = Field("int8", description="CTranslate2 compute type (int8, float32, ...).")
     no_speech_prob: float = Field(0.4, ge=0, le=1, description="Drop segments Whisper thinks are not speech.")
     prompt: str | None = Field(None, description="Text that steers spelling and style (Whisper's initial prompt).")
+    p99_latency_secs: float = Field(
+        0.8, gt=0, description="Slowest expected transcription after speech ends (pipecat's ttfs_p99_latency)."
+    )
 
 
 def build(params: STTParams, context: BuildContext) -> Stage:
@@ -49,7 +52,10 @@ def build(params: STTParams, context: BuildContext) -> Stage:
         no_speech_prob=params.no_speech_prob,
         initial_prompt=params.prompt,
     )
-    return Stage(SharedWhisperSTTService(device="cpu", compute_type=params.compute_type, settings=settings))
+    service = SharedWhisperSTTService(
+        device="cpu", compute_type=params.compute_type, settings=settings, ttfs_p99_latency=params.p99_latency_secs
+    )
+    return Stage(service)
 
 
 SPEC = ProcessorSpec("stt", STTParams, build, "faster-whisper speech-to-text on each spoken segment.")

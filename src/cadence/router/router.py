@@ -129,4 +129,6 @@ def _generation_params(params: dict[str, Any]) -> GenerationParams:
         top_p=float(params.get("top_p", defaults.top_p)),
         stop=(stop,) if isinstance(stop, str) else tuple(stop),
         seed=params.get("seed"),
+        frequency_penalty=float(params.get("frequency_penalty", 0.0)),
+        presence_penalty=float(params.get("presence_penalty", 0.0)),
     )

@@ -39,6 +39,8 @@ class GenerationParams:
     top_p: float = 0.95
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
 
 
 class LlamaCppBackend:
@@ -118,6 +120,8 @@ class LlamaCppBackend:
                     top_p=params.top_p,
                     stop=[*template_stop, *params.stop],
                     seed=params.seed,
+                    frequency_penalty=params.frequency_penalty,
+                    presence_penalty=params.presence_penalty,
                     stream=True,
                 ):
                     if cancelled.is_set():
