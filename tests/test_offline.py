@@ -1,0 +1,41 @@
+"""Loading and running the default config never touches the network."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import NOVA, ROOT
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+import netguard
+netguard.install()
+from cadence.cli import main
+rc = main([{config!r}, "--text", "Hi Nova, what do you like to do?", "--output", {out!r}])
+print("NETWORK ATTEMPTS:", netguard.attempts)
+sys.exit(rc)
+"""
+
+
+def test_default_config_loads_and_runs_with_the_network_blocked(tmp_path):
+    # No HF_HUB_OFFLINE or similar switch: the default must be offline by construction.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+    out = tmp_path / "reply.wav"
+    code = SCRIPT.format(tests=str(ROOT / "tests"), config=str(NOVA), out=str(out))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "NETWORK ATTEMPTS: []" in result.stdout, result.stdout
+    assert "nova:" in result.stdout and out.stat().st_size > 1000
+
+
+def test_the_guard_itself_catches_a_connection_attempt():
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import netguard, socket; netguard.install()\n"
+        "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\nexcept OSError:\n    pass\n"
+        "print(netguard.attempts)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "connect ('127.0.0.1', 9)" in result.stdout, result.stdout + result.stderr

@@ -1,0 +1,56 @@
+"""A spoken round trip through the real embedded stack (Silero, smart-turn, Whisper, SmolLM2, Piper)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cadence.transports.file import FileConversation
+from conftest import word_error_rate, words
+
+JUNK = ("<|", "|>", "im_end", "im_start", "</s>")
+
+
+def assert_clean_reply(reply: str) -> None:
+    assert words(reply), "the LLM gave an empty reply"
+    assert not any(token in reply for token in JUNK), f"template junk in reply: {reply!r}"
+
+
+async def test_spoken_question_gets_a_spoken_reply(nova_factory, speak, transcribe):
+    question = "What is the capital of France?"
+    audio = speak(question)
+    result = await FileConversation(nova_factory).run_audio(audio)
+
+    assert len(result.exchanges) == 1, result.exchanges
+    exchange = result.exchanges[0]
+    assert word_error_rate(question, exchange.user) <= 0.2, exchange.user
+    assert_clean_reply(exchange.reply)
+
+    reply_audio = np.frombuffer(result.audio, dtype=np.int16)
+    assert len(reply_audio) / result.sample_rate > 0.5, "reply audio is too short"
+    rms = float(np.sqrt(np.mean(reply_audio.astype(np.float64) ** 2)))
+    assert rms > 300, f"reply audio is (nearly) silent: rms={rms:.0f}"
+    heard = transcribe(reply_audio, result.sample_rate)
+    assert word_error_rate(exchange.reply, heard) <= 0.5, (exchange.reply, heard)
+
+    timing = result.timings[0].stage_latencies()
+    assert {"turn_decision", "stt", "llm_first_token", "tts_first_audio", "voice_to_voice"} <= set(timing)
+    assert 0 < timing["voice_to_voice"] < 10
+
+
+async def test_a_wav_with_two_questions_gives_two_turns(nova_factory, speak):
+    gap = np.zeros(int(16000 * 1.5), dtype=np.int16)
+    audio = np.concatenate([speak("My name is Alice."), gap, speak("What is my name?")])
+    result = await FileConversation(nova_factory).run_audio(audio)
+
+    assert [round(word_error_rate(q, e.user), 1) <= 0.2 for q, e in
+            zip(["My name is Alice.", "What is my name?"], result.exchanges)] == [True, True], result.exchanges
+    for exchange in result.exchanges:
+        assert_clean_reply(exchange.reply)
+
+
+async def test_typed_turns_each_get_a_reply(nova_factory):
+    result = await FileConversation(nova_factory).run_text(["Hello Nova!", "What did I just say to you?"])
+    assert [e.user for e in result.exchanges] == ["Hello Nova!", "What did I just say to you?"]
+    for exchange in result.exchanges:
+        assert_clean_reply(exchange.reply)
+    assert len(result.audio) > 0
