@@ -34,8 +34,9 @@ def test_default_config_loads_and_runs_with_the_network_blocked(tmp_path):
 def test_the_guard_itself_catches_a_connection_attempt():
     code = (
         f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import netguard, socket; netguard.install()\n"
-        "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\nexcept OSError:\n    pass\n"
+        "for attempt in (lambda: socket.create_connection(('localhost', 9)), lambda: socket.socket().connect(('127.0.0.1', 9))):\n"
+        "    try:\n        attempt()\n    except OSError:\n        pass\n"
         "print(netguard.attempts)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert "connect ('127.0.0.1', 9)" in result.stdout, result.stdout + result.stderr
+    assert "['getaddrinfo localhost', \"connect ('127.0.0.1', 9)\"]" in result.stdout, result.stdout + result.stderr
