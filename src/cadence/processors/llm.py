@@ -1,9 +1,4 @@
-"""``llm``: the reply model, reached through Cadence's router (pipecat's OpenAILLMService).
-
-The router speaks the OpenAI chat-completions shape in-process, so pipecat's own OpenAI
-LLM service does the context conversion, streaming, usage and metrics; only the client
-underneath is swapped for the router.
-"""
+"""``llm``: the reply model, reached through Cadence's router (see ``router_llm``)."""
 
 from __future__ import annotations
 
@@ -38,15 +33,7 @@ def build(params: LLMParams, context: BuildContext) -> Stage:
     from pipecat.services.openai.llm import OpenAILLMService
 
     from cadence.pipelines.builder import Stage
-    from cadence.router import RouterClient
-
-    client = RouterClient(context.router, user=context.user_id)
-
-    class RouterLLMService(OpenAILLMService):
-        """OpenAILLMService that sends requests to Cadence's router instead of over HTTP."""
-
-        def create_client(self, *args: Any, **kwargs: Any) -> Any:
-            return client
+    from cadence.processors.router_llm import RouterLLMService
 
     settings: Any = OpenAILLMService.Settings(
         model=params.model,
@@ -57,7 +44,7 @@ def build(params: LLMParams, context: BuildContext) -> Stage:
         frequency_penalty=params.frequency_penalty,
         presence_penalty=params.presence_penalty,
     )
-    return Stage(RouterLLMService(api_key="in-process", settings=settings))
+    return Stage(RouterLLMService(router=context.router, user=context.user_id, settings=settings))
 
 
 def warm(params: LLMParams, context: BuildContext) -> None:

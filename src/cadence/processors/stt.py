@@ -34,17 +34,7 @@ def build(params: STTParams, context: BuildContext) -> Stage:
     from pipecat.transcriptions.language import Language
 
     from cadence.pipelines.builder import Stage
-
-    model = context.store.whisper(params.model, compute_type=params.compute_type)
-
-    class SharedWhisperSTTService(WhisperSTTService):
-        """WhisperSTTService on a model loaded once per process (pipecat loads one per service)."""
-
-        def _load(self) -> None:
-            self._model = model
-            unsupported = self._unsupported_language()
-            if unsupported:
-                raise ValueError(unsupported)
+    from cadence.processors.whisper_stt import SharedWhisperSTTService
 
     settings: Any = WhisperSTTService.Settings(
         model=params.model,
@@ -53,7 +43,11 @@ def build(params: STTParams, context: BuildContext) -> Stage:
         initial_prompt=params.prompt,
     )
     service = SharedWhisperSTTService(
-        device="cpu", compute_type=params.compute_type, settings=settings, ttfs_p99_latency=params.p99_latency_secs
+        whisper_model=context.store.whisper(params.model, compute_type=params.compute_type),
+        device="cpu",
+        compute_type=params.compute_type,
+        settings=settings,
+        ttfs_p99_latency=params.p99_latency_secs,
     )
     return Stage(service)
 

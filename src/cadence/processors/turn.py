@@ -1,14 +1,8 @@
-"""``turn``: end-of-turn detection with smart-turn v3 (pipecat's UserTurnProcessor).
-
-pipecat's ``LocalSmartTurnAnalyzerV3`` hard-codes 0.5 as the probability above which a
-turn counts as complete and loads its ONNX model per instance. ``SmartTurnAnalyzer``
-below is the one place Cadence changes that: it takes the threshold as a parameter and
-runs the model session shared through the ``ModelStore``.
-"""
+"""``turn``: end-of-turn detection with smart-turn v3 (pipecat's UserTurnProcessor)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
@@ -33,38 +27,6 @@ class TurnParams(Spec):
     interruptions: bool = Field(True, description="Whether user speech interrupts the bot (barge-in).")
 
 
-def make_smart_turn_analyzer(session: Any, params: TurnParams) -> Any:
-    """A smart-turn v3 analyzer with a configurable threshold on a shared ONNX session."""
-    from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn, SmartTurnParams
-    from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
-
-    class SmartTurnAnalyzer(LocalSmartTurnAnalyzerV3):
-        """LocalSmartTurnAnalyzerV3 with a configurable threshold and a shared model session."""
-
-        def __init__(self) -> None:
-            # Skip LocalSmartTurnAnalyzerV3.__init__: it would load another ONNX session.
-            BaseSmartTurn.__init__(
-                self,
-                params=SmartTurnParams(
-                    stop_secs=params.stop_secs,
-                    pre_speech_ms=params.pre_speech_ms,
-                    max_duration_secs=params.max_duration_secs,
-                ),
-            )
-            self._log_data = False
-            self._session = session
-            self.threshold = params.threshold
-            self.last_probability: float | None = None
-
-        def _predict_endpoint(self, audio_array: Any) -> dict[str, Any]:
-            result = super()._predict_endpoint(audio_array)
-            self.last_probability = result["probability"]
-            result["prediction"] = 1 if result["probability"] > self.threshold else 0
-            return result
-
-    return SmartTurnAnalyzer()
-
-
 def build(params: TurnParams, context: BuildContext) -> Stage:
     """A UserTurnProcessor: VAD starts the turn, smart-turn ends it."""
     from pipecat.turns.user_start import VADUserTurnStartStrategy
@@ -72,9 +34,18 @@ def build(params: TurnParams, context: BuildContext) -> Stage:
     from pipecat.turns.user_turn_processor import UserTurnProcessor
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
-    from cadence.pipelines.builder import Stage
+    from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
 
-    analyzer = make_smart_turn_analyzer(context.store.smart_turn_session(params.model), params)
+    from cadence.pipelines.builder import Stage
+    from cadence.processors.smart_turn import SmartTurnAnalyzer
+
+    analyzer = SmartTurnAnalyzer(
+        session=context.store.smart_turn_session(params.model),
+        threshold=params.threshold,
+        params=SmartTurnParams(
+            stop_secs=params.stop_secs, pre_speech_ms=params.pre_speech_ms, max_duration_secs=params.max_duration_secs
+        ),
+    )
     strategies = UserTurnStrategies(
         start=[VADUserTurnStartStrategy(enable_interruptions=params.interruptions)],
         # Transcripts flow downstream of this stage, so it decides on audio alone; the
