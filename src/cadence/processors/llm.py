@@ -26,6 +26,7 @@ class LLMParams(Spec):
         0.5, ge=-2, le=2, description="Penalise tokens by how often they appeared (small models loop without it)."
     )
     presence_penalty: float = Field(0.5, ge=-2, le=2, description="Penalise tokens that appeared at all.")
+    seed: int | None = Field(None, description="Sampling seed for repeatable replies (benchmarks, tests).")
 
 
 def build(params: LLMParams, context: BuildContext) -> Stage:
@@ -43,6 +44,7 @@ def build(params: LLMParams, context: BuildContext) -> Stage:
         max_tokens=params.max_tokens,
         frequency_penalty=params.frequency_penalty,
         presence_penalty=params.presence_penalty,
+        seed=params.seed,
     )
     return Stage(RouterLLMService(router=context.router, user=context.user_id, settings=settings))
 

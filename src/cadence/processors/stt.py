@@ -23,6 +23,7 @@ class STTParams(Spec):
     compute_type: str = Field("int8", description="CTranslate2 compute type (int8, float32, ...).")
     no_speech_prob: float = Field(0.4, ge=0, le=1, description="Drop segments Whisper thinks are not speech.")
     prompt: str | None = Field(None, description="Text that steers spelling and style (Whisper's initial prompt).")
+    beam_size: int = Field(1, ge=1, le=10, description="Beam width; 1 (greedy) is fastest.")
     p99_latency_secs: float = Field(
         0.8, gt=0, description="Slowest expected transcription after speech ends (pipecat's ttfs_p99_latency)."
     )
@@ -44,6 +45,7 @@ def build(params: STTParams, context: BuildContext) -> Stage:
     )
     service = SharedWhisperSTTService(
         whisper_model=context.store.whisper(params.model, compute_type=params.compute_type),
+        beam_size=params.beam_size,
         device="cpu",
         compute_type=params.compute_type,
         settings=settings,
