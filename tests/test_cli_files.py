@@ -18,7 +18,7 @@ def test_input_wav_at_another_rate_in_stereo(tmp_path, speak):
     assert result.returncode == 0, result.stderr
     you = next(line for line in result.stdout.splitlines() if line.startswith("you:"))[4:]
     assert word_error_rate(question, you) <= 0.2, you
-    assert next(line for line in result.stdout.splitlines() if line.startswith("nova:"))[5:].strip()
+    assert next(line for line in result.stdout.splitlines() if line.startswith("bot:"))[4:].strip()
     audio, rate = sf.read(out, dtype="int16")
     assert rate == 24000 and len(audio) > rate // 2 and np.abs(audio).max() > 1000
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -152,3 +153,11 @@ def test_list_processors_has_a_line_per_type():
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert {"vad", "turn", "stt", "context", "llm", "tts"} <= set(names)
     assert all(len(line.split(None, 1)) == 2 for line in result.stdout.splitlines())
+
+
+def test_shipped_configs_and_examples_validate():
+    for config in [NOVA, *sorted((NOVA.parents[1] / "examples").rglob("*.yaml"))]:
+        if config.name == "persona.yaml":  # an !include fragment, not a whole config
+            continue
+        result = run_cli(str(config), "--check", env={**os.environ, "PYTHONPATH": str(config.parent)})
+        assert result.returncode == 0, (config, result.stderr)

@@ -28,7 +28,7 @@ def test_default_config_loads_and_runs_with_the_network_blocked(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "NETWORK ATTEMPTS: []" in result.stdout, result.stdout
-    assert "nova:" in result.stdout and out.stat().st_size > 1000
+    assert "bot:" in result.stdout and out.stat().st_size > 1000
 
 
 def test_the_guard_itself_catches_a_connection_attempt():

@@ -46,7 +46,7 @@ def test_installed_plugin_is_listed_and_runs_in_a_pipeline(plugin_path, tmp_path
     config = config_with_stage(tmp_path, "  - type: shout\n    suffix: ''")
     result = run_cli(str(config), "--text", "Hello Nova, how are you today?", env=env)
     assert result.returncode == 0, result.stderr
-    reply = next(line for line in result.stdout.splitlines() if line.startswith("nova:"))[5:].strip()
+    reply = next(line for line in result.stdout.splitlines() if line.startswith("bot:"))[4:].strip()
     assert any(c.isalpha() for c in reply) and reply == reply.upper(), reply
 
 

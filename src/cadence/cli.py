@@ -103,7 +103,7 @@ async def _converse(args: argparse.Namespace, config) -> int:
 
     def show(exchange) -> None:
         print(f"you:  {exchange.user}")
-        print(f"nova: {exchange.reply}{' [interrupted]' if exchange.interrupted else ''}", flush=True)
+        print(f"bot:  {exchange.reply}{' [interrupted]' if exchange.interrupted else ''}", flush=True)
 
     conversation = FileConversation(factory, pace=args.pace, on_exchange=show)
     if audio is not None:
