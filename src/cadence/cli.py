@@ -12,7 +12,8 @@ from pathlib import Path
 from cadence.errors import CadenceError
 
 EPILOG = """examples:
-  run-pipeline configs/nova.yaml                       talk by typing (one line = one turn)
+  run-pipeline configs/nova.yaml                       serve (OpenAI-compatible API on server.host:port)
+  run-pipeline configs/nova.yaml --chat                talk by typing (one line = one turn)
   run-pipeline configs/nova.yaml --text "Hi Nova!" --output reply.wav
   run-pipeline configs/nova.yaml --input question.wav --output reply.wav
   run-pipeline configs/nova.yaml --check               validate only (exit 0/1)
@@ -34,6 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--list-processors", action="store_true", help="list processor types and exit")
     parser.add_argument("--host", help="override server.host")
     parser.add_argument("--port", type=int, help="override server.port")
+    parser.add_argument("--chat", action="store_true", help="talk by typing in this terminal instead of serving")
     parser.add_argument("--input", metavar="WAV", help="speak the user's side from this audio file")
     parser.add_argument("--text", action="append", metavar="TEXT", help="a typed user turn (repeatable)")
     parser.add_argument("--output", metavar="WAV", help="write the reply audio to this WAV file")
@@ -87,7 +89,34 @@ def _main(args: argparse.Namespace) -> int:
         names = ", ".join(stage.spec.name for stage in config.stages)
         print(f"{args.config}: OK ({len(config.stages)} processors: {names}; server {server.host}:{server.port})")
         return 0
-    return asyncio.run(_converse(args, config))
+    if args.input or args.text or args.chat:
+        return asyncio.run(_converse(args, config))
+    return asyncio.run(_serve(config))
+
+
+async def _serve(config) -> int:
+    import uvicorn
+
+    from cadence.pipelines.builder import PipelineFactory
+    from cadence.server import check_bind, create_app
+
+    server_section = config.config.server
+    check_bind(server_section.host, any(k.get_secret_value() for k in server_section.api_keys))
+    factory = PipelineFactory(config)
+    print("loading models ...", file=sys.stderr)
+    await asyncio.to_thread(factory.prepare)
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(factory), host=server_section.host, port=server_section.port, log_level="warning"
+    ))
+    serving = asyncio.create_task(server.serve())
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.05)
+    if server.started:
+        host, port = server.servers[0].sockets[0].getsockname()[:2]
+        print(f"serving on http://{host}:{port} (POST /v1/chat/completions, GET /v1/models, /metrics, /healthz)",
+              flush=True)
+    await serving
+    return 0 if server.started else 1
 
 
 async def _converse(args: argparse.Namespace, config) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 class Spec(BaseModel):
@@ -59,6 +59,9 @@ class LlamaCppProvider(Spec):
         "smollm2-135m-instruct",
         description="A packaged model name (see `run-pipeline --list-models`) or a path to a .gguf file.",
     )
+    replicas: int = Field(
+        1, ge=1, le=64, description="llama.cpp contexts on the same weights; each keeps its own KV cache."
+    )
     n_ctx: int = Field(2048, ge=256, description="Context window in tokens.")
     n_threads: int | None = Field(None, ge=1, description="CPU threads; default: all cores.")
     warm_prefix: bool = Field(
@@ -70,9 +73,28 @@ class OpenAICompatibleProvider(Spec):
     """Any OpenAI-compatible HTTP endpoint: vLLM, llama.cpp server, OpenAI, Groq, ..."""
 
     kind: Literal["openai"]
-    base_url: str = Field(description="Base URL including /v1, e.g. http://127.0.0.1:8001/v1.")
+    base_url: str | None = Field(None, description="Base URL including /v1, e.g. http://127.0.0.1:8001/v1.")
+    replicas: list[str] = Field(
+        default_factory=list, description="Several base URLs serving the same models (e.g. a vLLM fleet)."
+    )
     api_key: SecretStr | None = Field(None, description="Bearer key; write it as ${VAR}.")
-    timeout_s: float = Field(30.0, gt=0, description="Whole-request timeout in seconds.")
+    timeout_s: float = Field(60.0, gt=0, description="Whole-request timeout in seconds.")
+    continue_final_message: bool = Field(
+        False, description="vLLM: resume a broken reply by extending it (continue_final_message) after failover."
+    )
+    metrics_url: str | None = Field(
+        None, description="vLLM only: where its Prometheus /metrics is, for prefix-cache hit rates."
+    )
+
+    @model_validator(mode="after")
+    def _one_address(self) -> OpenAICompatibleProvider:
+        if bool(self.base_url) == bool(self.replicas):
+            raise ValueError("give either base_url or replicas (a list of base URLs)")
+        return self
+
+    def urls(self) -> list[str]:
+        """Every replica's base URL."""
+        return [self.base_url] if self.base_url else list(self.replicas)
 
 
 Provider = Annotated[LlamaCppProvider | OpenAICompatibleProvider, Field(discriminator="kind")]
@@ -85,6 +107,13 @@ class RouterSection(Spec):
         default_factory=lambda: {"local": LlamaCppProvider(kind="llamacpp")},
         description="Provider name → provider spec.",
     )
+    routing: Literal["sticky", "round_robin"] = Field(
+        "sticky", description="How a request picks a replica: by its user (KV-cache reuse) or in turn."
+    )
+    ttft_timeout_s: float = Field(
+        8.0, gt=0, description="Move on to the next model when no first token arrives within this."
+    )
+    cooldown_s: float = Field(15.0, ge=0, description="How long a failed replica is skipped before it is retried.")
 
 
 class CadenceConfig(Spec):

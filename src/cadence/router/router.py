@@ -1,134 +1,329 @@
-"""Resolve ``provider/model`` to a backend and stream the chat completion from it."""
+"""Route a chat request: resolve ``provider/model`` names, pick a replica, fail over.
+
+Order of attempts: the request's ``model``, then each entry of ``models``. Within a model,
+replicas are tried in the order the routing picks (sticky: the user's place on a hash
+ring, so their KV cache stays warm; round_robin: in turn), skipping replicas in cooldown.
+An attempt fails on a connection error, a timeout, HTTP 429/5xx, no first token within
+``ttft_timeout_s``, or a stream that breaks; the next attempt continues the reply after
+the text already delivered, so the listener never hears anything twice.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import time
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from openai import NotGiven, Omit
 from openai.types.chat import ChatCompletionChunk
+from openai.types.chat.chat_completion_chunk import Choice, ChoiceDelta
+from openai.types.completion_usage import CompletionUsage
 
 from cadence.errors import CadenceError, ConfigError
 from cadence.models import ModelStore, resolve_model
 from cadence.pipelines.schema import LlamaCppProvider, OpenAICompatibleProvider, RouterSection
-from cadence.router.backends.llamacpp import GenerationParams, LlamaCppBackend
+from cadence.router.backends.base import Backend, BackendError, ChatRequest
+from cadence.router.backends.llamacpp import LlamaCppBackend
+from cadence.router.backends.openai_compat import OpenAICompatibleBackend
+from cadence.router.hashing import HashRing
+from cadence.router.health import Health
+from cadence.router.metrics import RouterMetrics
+
+# Request keys that are routing instructions, not sampling params for the backend.
+_ROUTING_KEYS = {"model", "models", "messages", "stream", "stream_options", "user", "extra_body", "metadata"}
 
 
 class RouterError(CadenceError):
-    """A request the router cannot serve (unknown model, malformed messages, ...)."""
+    """A request the router cannot serve; ``status`` and ``param`` shape the HTTP error."""
 
-    def __init__(self, message: str, *, param: str | None = None, status: int = 400):
+    def __init__(self, message: str, *, param: str | None = None, status: int = 400, attempts: list | None = None):
         super().__init__(message)
         self.param = param
         self.status = status
+        self.attempts = attempts or []
+
+
+@dataclass
+class Attempt:
+    """One try at one replica, as reported in ``metadata.attempts``."""
+
+    provider: str
+    model: str
+    replica: str
+    status: str
+    latency_ms: int
+
+    def public(self) -> dict[str, Any]:
+        return {"provider": self.provider, "model": self.model, "replica": self.replica,
+                "status": self.status, "latencyMs": self.latency_ms}
+
+
+class _Pool:
+    """A provider's replicas, with the ring that maps users to them."""
+
+    def __init__(self, name: str, backends: list[Backend]):
+        self.name = name
+        self.backends = {b.replica: b for b in backends}
+        self.ring = HashRing(self.backends)
+        self._turn = itertools.count()
+
+    def order(self, user: str | None, routing: str) -> list[str]:
+        replicas = list(self.backends)
+        if routing == "sticky" and user:
+            return self.ring.order(user)
+        start = next(self._turn) % len(replicas)
+        return replicas[start:] + replicas[:start]
 
 
 class Router:
     """Named providers from the config's ``router:`` section; models are ``provider/model``."""
 
-    def __init__(self, section: RouterSection, store: ModelStore):
+    def __init__(self, section: RouterSection, store: ModelStore, metrics: RouterMetrics | None = None):
         self._section = section
         self._store = store
-        self._openai_clients: dict[str, Any] = {}
+        self._pools: dict[str, _Pool] = {}
+        self.health = Health(section.cooldown_s)
+        self.metrics = metrics or RouterMetrics()
+
+    @property
+    def section(self) -> RouterSection:
+        return self._section
 
     def models(self) -> list[str]:
-        """Every ``provider/model`` name the router can serve without asking a remote."""
-        names = []
-        for name, provider in self._section.providers.items():
-            if isinstance(provider, LlamaCppProvider):
-                names.append(f"{name}/{provider.model}")
-        return names
+        """``provider/model`` names served in-process (remote providers accept any model name)."""
+        return [f"{name}/{p.model}" for name, p in self._section.providers.items() if isinstance(p, LlamaCppProvider)]
 
-    def llamacpp(self, provider_name: str) -> LlamaCppBackend:
-        """The shared llama.cpp backend of a provider, loading it on first use."""
-        provider = self._section.providers[provider_name]
-        assert isinstance(provider, LlamaCppProvider)
-        path = resolve_model(provider.model, what=f"router.providers.{provider_name}.model")
-        return self._store.get(
-            ("llamacpp", str(path), provider.n_ctx, provider.n_threads),
-            lambda: LlamaCppBackend(path, model_name=provider.model, n_ctx=provider.n_ctx, n_threads=provider.n_threads),
-        )
+    def pool(self, provider_name: str) -> _Pool:
+        """A provider's replicas, created (and for llama.cpp, loaded) on first use."""
+        if provider_name not in self._pools:
+            provider = self._section.providers[provider_name]
+            if isinstance(provider, LlamaCppProvider):
+                path = resolve_model(provider.model, what=f"router.providers.{provider_name}.model")
+                backends: list[Backend] = [
+                    self._store.get(
+                        ("llamacpp", str(path), provider.n_ctx, provider.n_threads, i),
+                        lambda i=i: LlamaCppBackend(
+                            path, model_name=provider.model, replica=str(i),
+                            n_ctx=provider.n_ctx, n_threads=provider.n_threads,
+                        ),
+                    )
+                    for i in range(provider.replicas)
+                ]
+            else:
+                key = provider.api_key.get_secret_value() if provider.api_key else None
+                backends = [
+                    OpenAICompatibleBackend(url, api_key=key, timeout_s=provider.timeout_s,
+                                            continue_final_message=provider.continue_final_message)
+                    for url in provider.urls()
+                ]
+            self._pools[provider_name] = _Pool(provider_name, backends)
+        return self._pools[provider_name]
 
     def check_model(self, model: str) -> None:
         """Raise ConfigError unless ``model`` names a configured provider."""
         try:
-            self._resolve(model)
+            self._resolve(model, "model")
         except RouterError as exc:
             raise ConfigError(str(exc)) from exc
 
     def warm(self, model: str, messages: list[dict[str, Any]]) -> int:
-        """Load the model behind ``model`` and prefill ``messages`` when it is in-process."""
-        provider_name, provider, _ = self._resolve(model)
-        if isinstance(provider, LlamaCppProvider):
-            backend = self.llamacpp(provider_name)
-            return backend.warm(messages) if provider.warm_prefix else 0
-        return 0
+        """Load the model behind ``model`` and prefill ``messages`` on every in-process replica."""
+        provider_name, provider, _ = self._resolve(model, "model")
+        if not isinstance(provider, LlamaCppProvider):
+            return 0
+        backends = self.pool(provider_name).backends.values()
+        counts = [b.warm(messages) for b in backends if provider.warm_prefix]  # type: ignore[attr-defined]
+        return max(counts, default=0)
 
-    def _resolve(self, model: Any) -> tuple[str, LlamaCppProvider | OpenAICompatibleProvider, str]:
+    def _resolve(self, model: Any, param: str) -> tuple[str, LlamaCppProvider | OpenAICompatibleProvider, str]:
         if not isinstance(model, str) or "/" not in model:
             raise RouterError(
-                f"model must be 'provider/model' (one of: {', '.join(self.models()) or 'none'}), got {model!r}",
-                param="model",
+                f"{param} must be 'provider/model' (e.g. {', '.join(self.models()) or 'local/name'}), got {model!r}",
+                param=param,
             )
         provider_name, _, model_name = model.partition("/")
         provider = self._section.providers.get(provider_name)
         if provider is None:
             raise RouterError(
-                f"unknown provider {provider_name!r} in model {model!r}; configured providers:"
+                f"unknown provider {provider_name!r} in {param} {model!r}; configured providers:"
                 f" {', '.join(self._section.providers)}",
-                param="model",
+                param=param,
                 status=404,
             )
         if isinstance(provider, LlamaCppProvider) and model_name != provider.model:
             raise RouterError(
                 f"provider {provider_name!r} serves only {provider_name}/{provider.model}, not {model!r}",
-                param="model",
+                param=param,
                 status=404,
             )
         return provider_name, provider, model_name
 
     def stream(self, params: dict[str, Any]) -> AsyncIterator[ChatCompletionChunk]:
-        """Validate an OpenAI-style chat request and stream its chunks (usage last)."""
+        """Validate an OpenAI-style chat request now; stream its chunks when iterated.
+
+        Raises RouterError at once for a bad request; an async iterator otherwise, whose
+        last chunk carries ``usage`` and ``metadata.attempts``.
+        """
         params = {k: v for k, v in params.items() if not isinstance(v, (NotGiven, Omit)) and v is not None}
-        provider_name, provider, model_name = self._resolve(params.get("model"))
+        extra = params.get("extra_body") if isinstance(params.get("extra_body"), dict) else {}
+        fallbacks = params.get("models", extra.get("models", []))
+        if not isinstance(fallbacks, list) or not all(isinstance(m, str) for m in fallbacks):
+            raise RouterError("models must be a list of 'provider/model' names", param="models")
+        candidates = [self._resolve(params.get("model"), "model")]
+        candidates += [self._resolve(m, f"models[{i}]") for i, m in enumerate(fallbacks)]
         messages = params.get("messages")
         if not isinstance(messages, list) or not messages:
             raise RouterError("messages must be a non-empty list of {role, content} objects", param="messages")
         for i, message in enumerate(messages):
-            if not isinstance(message, dict) or "role" not in message:
-                raise RouterError(f"messages[{i}] must be an object with a 'role'", param=f"messages[{i}]")
-        if isinstance(provider, LlamaCppProvider):
-            backend = self.llamacpp(provider_name)
-            return backend.stream(messages, _generation_params(params))
-        return self._stream_openai(provider_name, provider, model_name, params)
+            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                raise RouterError(f"messages[{i}] must be an object with a string 'role'", param=f"messages[{i}]")
+            if message["role"] not in ("system", "developer", "user", "assistant", "tool"):
+                raise RouterError(f"messages[{i}].role {message['role']!r} is not a chat role", param=f"messages[{i}].role")
+        sampling = {k: v for k, v in params.items() if k not in _ROUTING_KEYS}
+        user = params.get("user") if isinstance(params.get("user"), str) else None
+        return self._run(candidates, ChatRequest(messages=messages, params=sampling), user)
 
-    async def _stream_openai(
-        self, name: str, provider: OpenAICompatibleProvider, model_name: str, params: dict[str, Any]
-    ) -> AsyncIterator[ChatCompletionChunk]:
-        from openai import AsyncOpenAI
+    async def _run(self, candidates, request: ChatRequest, user: str | None) -> AsyncIterator[ChatCompletionChunk]:
+        started = time.monotonic()
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        attempts: list[Attempt] = []
+        delivered = ""
+        last_error: BackendError | None = None
+        for provider_name, model_name, replica in self._plan(candidates, user):
+            pool = self.pool(provider_name)
+            attempt_request = ChatRequest(request.messages, request.params, continuation=delivered)
+            attempt = Attempt(provider_name, model_name, replica, "ok", 0)
+            attempts.append(attempt)
+            t0 = time.monotonic()
+            labels = (provider_name, model_name, replica)
+            try:
+                async for kind, payload in self._attempt(pool.backends[replica], model_name, attempt_request, t0, labels):
+                    if kind == "text":
+                        delivered += payload
+                        yield _chunk(completion_id, f"{provider_name}/{model_name}", ChoiceDelta(content=payload))
+                    elif kind == "finish":
+                        attempt.latency_ms = int((time.monotonic() - t0) * 1000)
+                        self.health.succeeded(f"{provider_name}/{replica}")
+                        self.metrics.attempts.labels(*labels, "ok").inc()
+                        self.metrics.request_latency.observe(time.monotonic() - started)
+                        usage, finish_reason = payload
+                        final = _chunk(completion_id, f"{provider_name}/{model_name}", ChoiceDelta(), finish_reason)
+                        yield final
+                        yield _usage_chunk(completion_id, f"{provider_name}/{model_name}", usage, attempts)
+                        return
+            except BackendError as exc:
+                last_error = exc
+                attempt.status = exc.kind
+                attempt.latency_ms = int((time.monotonic() - t0) * 1000)
+                self.metrics.attempts.labels(*labels, exc.kind).inc()
+                self.health.failed(f"{provider_name}/{replica}")
+                if not exc.retryable:
+                    raise RouterError(str(exc), status=exc.status, attempts=attempts) from exc
+        raise RouterError(
+            f"every backend failed ({'; '.join(f'{a.provider}/{a.model}@{a.replica}: {a.status}' for a in attempts)})"
+            + (f"; last error: {last_error}" if last_error else ""),
+            status=503 if attempts else 404,
+            attempts=attempts,
+        )
 
-        client = self._openai_clients.get(name)
-        if client is None:
-            key = provider.api_key.get_secret_value() if provider.api_key else "unused"
-            client = AsyncOpenAI(base_url=provider.base_url, api_key=key, timeout=provider.timeout_s)
-            self._openai_clients[name] = client
-        request = {**params, "model": model_name, "stream": True}
-        request.setdefault("stream_options", {"include_usage": True})
-        stream = await client.chat.completions.create(**request)
-        async with stream:
-            async for chunk in stream:
-                yield chunk
+    def _plan(self, candidates, user: str | None) -> list[tuple[str, str, str]]:
+        """(provider, model, replica) in the order to try: healthy replicas of each model in
+        turn, then, as a last resort, the ones cooling down."""
+        healthy, cooling = [], []
+        for provider_name, _, model_name in candidates:
+            for replica in self.pool(provider_name).order(user, self._section.routing):
+                usable = self.health.usable(f"{provider_name}/{replica}")
+                (healthy if usable else cooling).append((provider_name, model_name, replica))
+        return healthy + cooling
+
+    async def _attempt(self, backend: Backend, model: str, request: ChatRequest, t0: float, labels):
+        """Yield ("text", str) pieces and one ("finish", (usage, reason)); raise BackendError."""
+        deadline = t0 + self._section.ttft_timeout_s
+        stream = backend.stream(model, request).__aiter__()
+        dedupe = _Dedupe(request.continuation)
+        first = True
+        usage: CompletionUsage | None = None
+        finish_reason = "stop"
+        try:
+            while True:
+                try:
+                    timeout = max(0.0, deadline - time.monotonic()) if first else None
+                    chunk = await asyncio.wait_for(stream.__anext__(), timeout=timeout)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError as exc:
+                    raise BackendError("ttft_timeout", f"no first token within {self._section.ttft_timeout_s}s") from exc
+                if chunk.usage:
+                    usage = chunk.usage
+                for choice in chunk.choices[:1]:
+                    if choice.delta and choice.delta.content:
+                        if first:
+                            first = False
+                            self.metrics.ttft.labels(*labels).observe(time.monotonic() - t0)
+                        text = dedupe.feed(choice.delta.content)
+                        if text:
+                            yield "text", text
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose:
+                await aclose()
+        tail = dedupe.flush()
+        if tail:
+            yield "text", tail
+        if usage:
+            cached = usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details else 0
+            self.metrics.prompt_tokens.labels(*labels).inc(usage.prompt_tokens)
+            self.metrics.cached_tokens.labels(*labels).inc(cached or 0)
+            self.metrics.completion_tokens.labels(*labels).inc(usage.completion_tokens)
+        yield "finish", (usage, finish_reason)
 
 
-def _generation_params(params: dict[str, Any]) -> GenerationParams:
-    stop = params.get("stop") or ()
-    defaults = GenerationParams()
-    return GenerationParams(
-        max_tokens=int(params.get("max_completion_tokens") or params.get("max_tokens") or defaults.max_tokens),
-        temperature=float(params.get("temperature", defaults.temperature)),
-        top_p=float(params.get("top_p", defaults.top_p)),
-        stop=(stop,) if isinstance(stop, str) else tuple(stop),
-        seed=params.get("seed"),
-        frequency_penalty=float(params.get("frequency_penalty", 0.0)),
-        presence_penalty=float(params.get("presence_penalty", 0.0)),
+class _Dedupe:
+    """Drops a repeat of already-delivered text when a fallback model starts its reply over."""
+
+    def __init__(self, delivered: str):
+        self._delivered = delivered
+        self._pending = ""
+        self._decided = not delivered
+
+    def feed(self, text: str) -> str:
+        if self._decided:
+            return text
+        self._pending += text
+        if len(self._pending) < len(self._delivered) and self._delivered.startswith(self._pending):
+            return ""  # could still be a repeat: hold it
+        return self._decide()
+
+    def flush(self) -> str:
+        return "" if self._decided else self._decide()
+
+    def _decide(self) -> str:
+        self._decided = True
+        pending, self._pending = self._pending, ""
+        if pending.startswith(self._delivered):
+            return pending[len(self._delivered):]
+        if self._delivered.startswith(pending):
+            return ""
+        return pending
+
+
+def _chunk(cid: str, model: str, delta: ChoiceDelta, finish: str | None = None) -> ChatCompletionChunk:
+    return ChatCompletionChunk(
+        id=cid, object="chat.completion.chunk", created=int(time.time()), model=model,
+        choices=[Choice(index=0, delta=delta, finish_reason=finish)],
     )
+
+
+def _usage_chunk(cid: str, model: str, usage: CompletionUsage | None, attempts: list[Attempt]) -> ChatCompletionChunk:
+    chunk = ChatCompletionChunk(
+        id=cid, object="chat.completion.chunk", created=int(time.time()), model=model, choices=[],
+        usage=usage or CompletionUsage(prompt_tokens=0, completion_tokens=0, total_tokens=0),
+        metadata={"attempts": [a.public() for a in attempts]},
+    )
+    return chunk

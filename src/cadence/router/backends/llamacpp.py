@@ -25,6 +25,8 @@ from openai.types.chat import ChatCompletionChunk
 from openai.types.chat.chat_completion_chunk import Choice, ChoiceDelta
 from openai.types.completion_usage import CompletionUsage, PromptTokensDetails
 
+from cadence.router.backends.base import ChatRequest
+
 # Chat-template control tokens a small model sometimes prints as text; never spoken.
 _TEMPLATE_JUNK = re.compile(r"<\|[a-z_]+\|>|</?s>")
 _DONE = object()
@@ -42,15 +44,40 @@ class GenerationParams:
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
 
+    @classmethod
+    def from_request(cls, params: dict[str, Any]) -> GenerationParams:
+        """Sampling params from an OpenAI-style request body."""
+        stop = params.get("stop") or ()
+        defaults = cls()
+        return cls(
+            max_tokens=int(params.get("max_completion_tokens") or params.get("max_tokens") or defaults.max_tokens),
+            temperature=float(params.get("temperature", defaults.temperature)),
+            top_p=float(params.get("top_p", defaults.top_p)),
+            stop=(stop,) if isinstance(stop, str) else tuple(stop),
+            seed=params.get("seed"),
+            frequency_penalty=float(params.get("frequency_penalty", 0.0)),
+            presence_penalty=float(params.get("presence_penalty", 0.0)),
+        )
+
 
 class LlamaCppBackend:
     """One llama.cpp context on a GGUF file, with its own worker thread."""
 
-    def __init__(self, model_path: Path, *, model_name: str, n_ctx: int = 2048, n_threads: int | None = None):
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        model_name: str,
+        replica: str = "0",
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+    ):
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.model_name = model_name
+        self.replica = replica
+        # The GGUF is memory-mapped, so N replicas share one copy of the weights.
         self._llm = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
         template = self._llm.metadata.get("tokenizer.chat_template")
         if not template:
@@ -96,12 +123,15 @@ class LlamaCppBackend:
         # llama.cpp needs at least one new token to produce logits for sampling.
         return min(n, len(tokens) - 1)
 
-    async def stream(self, messages: list[dict[str, Any]], params: GenerationParams) -> AsyncIterator[ChatCompletionChunk]:
+    async def stream(self, model: str, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
         """Stream a chat completion as OpenAI ``ChatCompletionChunk`` objects, usage last."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
-        prompt, template_stop = self.render(messages)
+        params = GenerationParams.from_request(request.params)
+        prompt, template_stop = self.render(request.messages)
+        # A continuation resumes the assistant's reply exactly where the listener left it.
+        prompt += request.continuation
 
         def emit(item: Any) -> None:
             try:
@@ -113,6 +143,7 @@ class LlamaCppBackend:
             try:
                 tokens = self._tokenize(prompt)
                 cached = self._common_prefix(tokens)
+                completion = 0  # llama.cpp streams one chunk per generated token
                 for chunk in self._llm.create_completion(
                     tokens,
                     max_tokens=params.max_tokens,
@@ -127,8 +158,8 @@ class LlamaCppBackend:
                     if cancelled.is_set():
                         break
                     choice = chunk["choices"][0]
+                    completion += 1 if choice["text"] else 0
                     emit((choice["text"], choice.get("finish_reason")))
-                completion = max(0, self._llm.n_tokens - len(tokens))
                 emit(CompletionUsage(
                     prompt_tokens=len(tokens),
                     completion_tokens=completion,

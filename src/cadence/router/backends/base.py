@@ -1,0 +1,43 @@
+"""What every backend replica offers the router, and how it reports failure."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from openai.types.chat import ChatCompletionChunk
+
+
+class BackendError(Exception):
+    """A replica failed. ``kind`` names how (e.g. ``http_503``); ``retryable`` says whether
+    the next model may succeed where this one failed (a 400 would fail everywhere)."""
+
+    def __init__(self, kind: str, message: str, *, retryable: bool = True, status: int = 502):
+        super().__init__(message)
+        self.kind = kind
+        self.retryable = retryable
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One attempt's request: the messages, sampling params, and any reply already delivered.
+
+    ``continuation`` is the text a failed attempt already streamed to the listener; the
+    backend continues the reply after it instead of starting over.
+    """
+
+    messages: list[dict[str, Any]]
+    params: dict[str, Any] = field(default_factory=dict)
+    continuation: str = ""
+
+
+class Backend(Protocol):
+    """One replica of one provider."""
+
+    replica: str
+
+    def stream(self, model: str, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
+        """Stream the completion as OpenAI chunks, the usage chunk last."""
+        ...

@@ -1,0 +1,97 @@
+"""The router over HTTP: OpenAI-compatible chat completions, the model list, metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from openai.types.chat import ChatCompletionChunk
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cadence.router.router import Router, RouterError
+from cadence.router.vllm import refresh_vllm_metrics
+
+
+def openai_error(status: int, message: str, *, param: str | None = None, code: str | None = None,
+                 extra: dict[str, Any] | None = None) -> JSONResponse:
+    """An error in the shape OpenAI clients parse: ``{"error": {message, type, param, code}}``."""
+    kind = "invalid_request_error" if status < 500 else "api_error"
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code, **(extra or {})}}
+    return JSONResponse(body, status_code=status)
+
+
+def router_routes(router: Router) -> APIRouter:
+    """FastAPI routes: POST /v1/chat/completions, GET /v1/models, GET /metrics."""
+    api = APIRouter()
+
+    @api.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return openai_error(400, "the request body must be JSON", code="invalid_json")
+        if not isinstance(body, dict):
+            return openai_error(400, "the request body must be a JSON object", code="invalid_json")
+        try:
+            chunks = router.stream(body).__aiter__()
+            first = await chunks.__anext__()  # fail with a proper status before any byte is sent
+        except RouterError as exc:
+            attempts = {"attempts": [a.public() for a in exc.attempts]} if exc.attempts else None
+            return openai_error(exc.status, str(exc), param=exc.param, extra=attempts)
+        if body.get("stream"):
+            return StreamingResponse(_sse(first, chunks), media_type="text/event-stream")
+        return JSONResponse(await _collect(first, chunks))
+
+    @api.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        names = [*router.models()]
+        for name, provider in router.section.providers.items():
+            if provider.kind == "openai":
+                names.append(f"{name}/*")
+        return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "cadence"} for n in names]}
+
+    @api.get("/metrics")
+    async def metrics() -> Response:
+        await refresh_vllm_metrics(router)
+        return Response(generate_latest(router.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return api
+
+
+async def _sse(first: ChatCompletionChunk, rest: AsyncIterator[ChatCompletionChunk]) -> AsyncIterator[bytes]:
+    yield f"data: {first.model_dump_json(exclude_none=True)}\n\n".encode()
+    try:
+        async for chunk in rest:
+            yield f"data: {chunk.model_dump_json(exclude_none=True)}\n\n".encode()
+    except RouterError as exc:  # headers are gone: report in-band, as OpenAI does
+        error = {"error": {"message": str(exc), "type": "api_error", "param": None, "code": None,
+                           "attempts": [a.public() for a in exc.attempts]}}
+        yield f"data: {json.dumps(error)}\n\n".encode()
+    yield b"data: [DONE]\n\n"
+
+
+async def _collect(first: ChatCompletionChunk, rest: AsyncIterator[ChatCompletionChunk]) -> dict[str, Any]:
+    text, finish, usage, metadata, model = "", "stop", None, None, first.model
+    async for chunk in _chain(first, rest):
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            finish = choice.finish_reason or finish
+        if chunk.usage:
+            usage = chunk.usage.model_dump(exclude_none=True)
+        metadata = getattr(chunk, "metadata", None) or metadata
+        model = chunk.model
+    return {
+        "id": first.id, "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+        "usage": usage, "metadata": metadata,
+    }
+
+
+async def _chain(first, rest):
+    yield first
+    async for chunk in rest:
+        yield chunk

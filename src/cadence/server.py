@@ -1,0 +1,56 @@
+"""One ASGI app per process: the router's OpenAI-compatible API, /metrics and /healthz.
+
+The realtime session routes join this app; everything shares the process's models.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from cadence.pipelines.builder import PipelineFactory
+from cadence.router.http import openai_error, router_routes
+
+OPEN_PATHS = {"/healthz"}
+
+
+def create_app(factory: PipelineFactory) -> FastAPI:
+    """The app serving ``factory``'s config; keys from ``server.api_keys`` guard every route but /healthz."""
+    app = FastAPI(title="Cadence", docs_url=None, redoc_url=None)
+    keys = [k.get_secret_value() for k in factory.config.config.server.api_keys if k.get_secret_value()]
+
+    @app.middleware("http")
+    async def require_key(request: Request, call_next):
+        if keys and request.url.path not in OPEN_PATHS and not _authorized(request, keys):
+            return openai_error(401, "missing or wrong API key (send Authorization: Bearer <key>)",
+                                code="invalid_api_key")
+        return await call_next(request)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok", "models": factory.router.models(),
+                             "cooling_down": factory.router.health.cooling()})
+
+    app.include_router(router_routes(factory.router))
+    return app
+
+
+def _authorized(request: Request, keys: list[str]) -> bool:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() not in ("bearer", "basic"):
+        return False
+    return any(hmac.compare_digest(token.strip(), key) for key in keys)
+
+
+def check_bind(host: str, has_keys: bool) -> None:
+    """Refuse to serve beyond loopback without a key."""
+    from cadence.errors import ConfigError
+
+    if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("127.") and not has_keys:
+        raise ConfigError(
+            f"refusing to listen on {host} with no API key: anyone on the network could use it."
+            " Set server.api_keys (e.g. [\"${CADENCE_API_KEY}\"]) or bind 127.0.0.1"
+        )

@@ -1,0 +1,166 @@
+"""The router over HTTP with the official openai SDK: failover, stickiness, cache accounting, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from openai import AsyncOpenAI, BadRequestError, NotFoundError
+
+import fake_backend
+from cadence.pipelines import load_config_text, validate
+from cadence.pipelines.builder import PipelineFactory
+from cadence.server import create_app
+from servers import closed_port, serving
+
+LOCAL = "local/smollm2-135m-instruct"
+HELLO = [{"role": "system", "content": "You are Nova, a curious companion."},
+         {"role": "user", "content": "Hi Nova, how are you?"}]
+
+
+@pytest.fixture(scope="module")
+async def fake_url():
+    async with serving(fake_backend.app) as url:
+        yield url
+
+
+def router_config(fake_url: str, **router_keys) -> str:
+    providers = {
+        "local": {"kind": "llamacpp", "model": "smollm2-135m-instruct"},
+        "dead": {"kind": "openai", "base_url": f"http://127.0.0.1:{closed_port()}/v1"},
+        **{mode: {"kind": "openai", "base_url": f"{fake_url}/{mode}/v1"}
+           for mode in ("ok", "e500", "e429", "e400", "stall", "drop")},
+        "fleet": {"kind": "openai", "replicas": [f"{fake_url}/r{i}/v1" for i in range(4)]},
+    }
+    router = {"providers": providers, "ttft_timeout_s": 1.5, "cooldown_s": 30, **router_keys}
+    return json.dumps({"router": router, "pipeline": [{"type": "vad"}]})
+
+
+@pytest.fixture
+async def client(fake_url, store):
+    factory = PipelineFactory(validate(load_config_text(router_config(fake_url))), store)
+    async with serving(create_app(factory)) as url:
+        yield AsyncOpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+
+
+def attempts(metadata) -> list[tuple[str, str]]:
+    return [(a["provider"], a["status"]) for a in metadata["attempts"]]
+
+
+async def test_non_stream_and_stream_with_user(client):
+    reply = await client.chat.completions.create(model=LOCAL, messages=HELLO, max_tokens=20, user="alice")
+    assert reply.choices[0].message.content.strip()
+    assert reply.usage.prompt_tokens > 0 and reply.usage.completion_tokens > 0
+    assert attempts(reply.metadata) == [("local", "ok")]
+
+    text, usage, metadata = "", None, None
+    stream = await client.chat.completions.create(model=LOCAL, messages=HELLO, max_tokens=20, user="alice", stream=True)
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            text += chunk.choices[0].delta.content
+        usage = chunk.usage or usage
+        metadata = (chunk.model_extra or {}).get("metadata") or metadata
+    assert text.strip() and attempts(metadata) == [("local", "ok")]
+    # The same prompt again: all but the last prompt token come from the KV cache.
+    assert usage.prompt_tokens_details.cached_tokens >= usage.prompt_tokens - 1
+
+
+@pytest.mark.parametrize("primary, failure", [
+    ("dead", "connection_error"), ("e500", "http_500"), ("e429", "http_429"), ("stall", "ttft_timeout"),
+])
+async def test_failover_to_the_next_model(client, primary, failure):
+    reply = await client.chat.completions.create(
+        model=f"{primary}/some-model", messages=HELLO, max_tokens=12, extra_body={"models": [LOCAL]}
+    )
+    assert reply.choices[0].message.content.strip()
+    assert attempts(reply.metadata) == [(primary, failure), ("local", "ok")]
+    assert all(isinstance(a["latencyMs"], int) for a in reply.metadata["attempts"])
+
+
+async def test_literal_extra_body_key_is_accepted(client):
+    reply = await client.chat.completions.create(
+        model="e500/m", messages=HELLO, max_tokens=8, extra_body={"extra_body": {"models": ["ok/m"]}}
+    )
+    assert attempts(reply.metadata) == [("e500", "http_500"), ("ok", "ok")]
+
+
+async def test_stream_broken_mid_reply_continues_without_repeating(client):
+    stream = await client.chat.completions.create(
+        model="drop/m", messages=HELLO, stream=True, extra_body={"models": ["ok/m"]}
+    )
+    pieces, metadata = [], None
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+        metadata = (chunk.model_extra or {}).get("metadata") or metadata
+    # The fallback starts the same story over; the listener hears each word once.
+    assert "".join(pieces) == "".join(fake_backend.FULL)
+    assert attempts(metadata) == [("drop", "stream_broken"), ("ok", "ok")]
+    # The fallback was asked to continue after what was already said.
+    last = fake_backend.calls[-1]
+    assert last["messages"][-1] == {"role": "assistant", "content": "".join(fake_backend.PARTIAL)}
+
+
+async def test_stream_broken_mid_reply_continues_on_the_embedded_model(client):
+    stream = await client.chat.completions.create(
+        model="drop/m", messages=HELLO, stream=True, max_tokens=15, extra_body={"models": [LOCAL]}
+    )
+    text, metadata = "", None
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            text += chunk.choices[0].delta.content
+        metadata = (chunk.model_extra or {}).get("metadata") or metadata
+    assert text.startswith("".join(fake_backend.PARTIAL)) and len(text) > len("".join(fake_backend.PARTIAL))
+    assert text.count("Once upon a time") == 1
+    assert attempts(metadata) == [("drop", "stream_broken"), ("local", "ok")]
+
+
+async def test_a_failed_backend_cools_down_and_is_skipped(client):
+    first = await client.chat.completions.create(model="e500/m", messages=HELLO, extra_body={"models": ["ok/m"]})
+    assert attempts(first.metadata) == [("e500", "http_500"), ("ok", "ok")]
+    calls_before = sum(1 for c in fake_backend.calls if c["mode"] == "e500")
+    second = await client.chat.completions.create(model="e500/m", messages=HELLO, extra_body={"models": ["ok/m"]})
+    assert attempts(second.metadata) == [("ok", "ok")]
+    assert sum(1 for c in fake_backend.calls if c["mode"] == "e500") == calls_before
+
+
+async def test_all_backends_failing_is_a_503_that_lists_the_attempts(client):
+    with pytest.raises(Exception) as info:
+        await client.chat.completions.create(model="e500/m", messages=HELLO, extra_body={"models": ["dead/m"]})
+    assert getattr(info.value, "status_code", None) == 503
+    assert "http_500" in str(info.value) and "connection_error" in str(info.value)
+
+
+async def test_a_backend_400_is_not_retried(client):
+    with pytest.raises(BadRequestError) as info:
+        await client.chat.completions.create(model="e400/m", messages=HELLO, extra_body={"models": ["ok/m"]})
+    assert "bad field" in str(info.value)
+
+
+async def test_sticky_users_stay_on_their_replica(client):
+    homes = {}
+    for round_ in range(3):
+        for user in [f"user-{i}" for i in range(12)]:
+            reply = await client.chat.completions.create(model="fleet/m", messages=HELLO, user=user)
+            replica = reply.metadata["attempts"][0]["replica"]
+            assert f"replica r{replica.split('/r')[1].split('/')[0]} says hi." == reply.choices[0].message.content
+            assert homes.setdefault(user, replica) == replica
+    assert len(set(homes.values())) >= 3  # users spread over the fleet
+
+
+async def test_bad_requests_get_openai_style_errors(client):
+    with pytest.raises(NotFoundError, match="unknown provider 'nope'"):
+        await client.chat.completions.create(model="nope/x", messages=HELLO)
+    with pytest.raises(NotFoundError, match="serves only local/smollm2-135m-instruct"):
+        await client.chat.completions.create(model="local/gpt-9", messages=HELLO)
+    with pytest.raises(BadRequestError) as info:
+        await client.chat.completions.create(model=LOCAL, messages=[])
+    assert info.value.body["param"] == "messages" and "non-empty list" in info.value.body["message"]
+    with pytest.raises(BadRequestError) as info:
+        await client.chat.completions.create(model=LOCAL, messages=[{"content": "no role"}])
+    assert info.value.body["param"] == "messages[0]"
+    with pytest.raises(BadRequestError) as info:
+        await client.chat.completions.create(model=LOCAL, messages=HELLO, extra_body={"models": "local"})
+    assert info.value.body["param"] == "models"
+    with pytest.raises(BadRequestError, match="provider/model"):
+        await client.chat.completions.create(model="gpt-4", messages=HELLO)
