@@ -57,3 +57,25 @@ async def chat(mode: str, request: Request):
         yield b"data: [DONE]\n\n"
 
     return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+# vLLM's V1 prefix-cache counters, in the shape vLLM documents (tokens; `_total` counters).
+vllm_counters = {"queries": 1000.0, "hits": 400.0}
+
+
+@app.get("/vllm/metrics")
+async def vllm_metrics():
+    from fastapi.responses import PlainTextResponse
+
+    text = (
+        "# HELP vllm:prefix_cache_queries_total Prefix cache queries, in terms of number of queried tokens.\n"
+        "# TYPE vllm:prefix_cache_queries_total counter\n"
+        f'vllm:prefix_cache_queries_total{{engine="0",model_name="m"}} {vllm_counters["queries"]}\n'
+        "# HELP vllm:prefix_cache_hits_total Prefix cache hits, in terms of number of cached tokens.\n"
+        "# TYPE vllm:prefix_cache_hits_total counter\n"
+        f'vllm:prefix_cache_hits_total{{engine="0",model_name="m"}} {vllm_counters["hits"]}\n'
+        "# HELP vllm:num_requests_running Number of requests in model execution batches.\n"
+        "# TYPE vllm:num_requests_running gauge\n"
+        'vllm:num_requests_running{engine="0",model_name="m"} 1.0\n'
+    )
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

@@ -54,3 +54,38 @@ async def test_typed_turns_each_get_a_reply(nova_factory):
     for exchange in result.exchanges:
         assert_clean_reply(exchange.reply)
     assert len(result.audio) > 0
+
+
+async def test_the_voice_keeps_talking_when_the_primary_llm_is_down(tmp_path, store):
+    from cadence.pipelines import load_and_validate
+    from cadence.pipelines.builder import PipelineFactory
+    from conftest import NOVA
+    from servers import closed_port
+
+    text = NOVA.read_text().replace(
+        "router:\n  providers:\n",
+        f"router:\n  providers:\n    dead: {{kind: openai, base_url: 'http://127.0.0.1:{closed_port()}/v1'}}\n",
+    ).replace("model: local/smollm2-135m-instruct\n", "model: dead/big-model\n    fallbacks: [local/smollm2-135m-instruct]\n")
+    path = tmp_path / "nova.yaml"
+    path.write_text(text)
+    result = await FileConversation(PipelineFactory(load_and_validate(str(path)), store)).run_text(["Hello there!"])
+    assert_clean_reply(result.exchanges[0].reply)
+    assert len(result.audio) > 0
+
+
+async def test_each_turn_extends_the_previous_prompt_unchanged(nova_factory, monkeypatch):
+    """Prefix-stable prompts: a turn's request starts with the previous request's messages."""
+    requests = []
+    real_stream = nova_factory.router.stream
+
+    def spy(params):
+        requests.append([dict(m) for m in params["messages"]])
+        return real_stream(params)
+
+    monkeypatch.setattr(nova_factory.router, "stream", spy)
+    await FileConversation(nova_factory).run_text(["Hi!", "My cat is called Comet.", "What is my cat called?"])
+    assert len(requests) == 3
+    assert requests[0][0]["role"] == "system" and "Nova" in requests[0][0]["content"]
+    for previous, current in zip(requests, requests[1:]):
+        assert current[: len(previous)] == previous
+        assert current[len(previous)]["role"] == "assistant"

@@ -63,6 +63,9 @@ class LlamaCppProvider(Spec):
         1, ge=1, le=64, description="llama.cpp contexts on the same weights; each keeps its own KV cache."
     )
     n_ctx: int = Field(2048, ge=256, description="Context window in tokens.")
+    state_cache_mb: int = Field(
+        0, ge=0, description="RAM for the KV state of conversations a replica switches away from (0 = off)."
+    )
     n_threads: int | None = Field(None, ge=1, description="CPU threads; default: all cores.")
     warm_prefix: bool = Field(
         True, description="Prefill the session instructions at start so the first turn is fast."

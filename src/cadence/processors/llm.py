@@ -27,6 +27,9 @@ class LLMParams(Spec):
     )
     presence_penalty: float = Field(0.5, ge=-2, le=2, description="Penalise tokens that appeared at all.")
     seed: int | None = Field(None, description="Sampling seed for repeatable replies (benchmarks, tests).")
+    fallbacks: list[str] = Field(
+        default_factory=list, description="'provider/model' names to fail over to, in order, if `model` fails."
+    )
 
 
 def build(params: LLMParams, context: BuildContext) -> Stage:
@@ -35,6 +38,9 @@ def build(params: LLMParams, context: BuildContext) -> Stage:
 
     from cadence.pipelines.builder import Stage
     from cadence.processors.router_llm import RouterLLMService
+
+    for name in (params.model, *params.fallbacks):
+        context.router.check_model(name)
 
     settings: Any = OpenAILLMService.Settings(
         model=params.model,
@@ -45,6 +51,7 @@ def build(params: LLMParams, context: BuildContext) -> Stage:
         frequency_penalty=params.frequency_penalty,
         presence_penalty=params.presence_penalty,
         seed=params.seed,
+        extra={"models": params.fallbacks} if params.fallbacks else {},
     )
     return Stage(RouterLLMService(router=context.router, user=context.user_id, settings=settings))
 

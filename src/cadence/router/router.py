@@ -105,10 +105,10 @@ class Router:
                 path = resolve_model(provider.model, what=f"router.providers.{provider_name}.model")
                 backends: list[Backend] = [
                     self._store.get(
-                        ("llamacpp", str(path), provider.n_ctx, provider.n_threads, i),
+                        ("llamacpp", str(path), provider.n_ctx, provider.n_threads, provider.state_cache_mb, i),
                         lambda i=i: LlamaCppBackend(
-                            path, model_name=provider.model, replica=str(i),
-                            n_ctx=provider.n_ctx, n_threads=provider.n_threads,
+                            path, model_name=provider.model, replica=str(i), n_ctx=provider.n_ctx,
+                            n_threads=provider.n_threads, state_cache_mb=provider.state_cache_mb,
                         ),
                     )
                     for i in range(provider.replicas)

@@ -30,6 +30,7 @@ from cadence.router.backends.base import ChatRequest
 # Chat-template control tokens a small model sometimes prints as text; never spoken.
 _TEMPLATE_JUNK = re.compile(r"<\|[a-z_]+\|>|</?s>")
 _DONE = object()
+_SWITCH_TOKENS = 32
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,9 @@ class LlamaCppBackend:
         replica: str = "0",
         n_ctx: int = 2048,
         n_threads: int | None = None,
+        state_cache_mb: int = 0,
     ):
-        from llama_cpp import Llama
+        from llama_cpp import Llama, LlamaRAMCache
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.model_name = model_name
@@ -88,6 +90,10 @@ class LlamaCppBackend:
         bos = self._llm._model.token_get_text(self._llm.token_bos())
         self._format = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{model_name}")
+        # One llama.cpp context holds one conversation's KV cache. When a replica serves
+        # several users, the conversation about to be overwritten is saved here and
+        # restored when its user returns (LRU, bounded in bytes).
+        self._states = LlamaRAMCache(capacity_bytes=state_cache_mb << 20) if state_cache_mb else None
 
     def render(self, messages: list[dict[str, Any]]) -> tuple[str, list[str]]:
         """The prompt text and the stop strings the chat template defines."""
@@ -105,7 +111,7 @@ class LlamaCppBackend:
         return self._worker.submit(self._prefill, tokens).result()
 
     def _prefill(self, tokens: list[int]) -> int:
-        cached = self._common_prefix(tokens)
+        cached = self._switch_to(tokens)
         self._llm.n_tokens = cached
         self._llm.eval(tokens[cached:])
         return len(tokens)
@@ -113,13 +119,24 @@ class LlamaCppBackend:
     def _tokenize(self, prompt: str) -> list[int]:
         return self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
 
+    def _switch_to(self, tokens: list[int]) -> int:
+        """Make the context hold the longest known prefix of ``tokens``; return its length."""
+        cached = self._common_prefix(tokens)
+        if self._states is None:
+            return cached
+        held = self._llm.n_tokens
+        # The same user's next turn differs only in the last few tokens (end-of-turn markup);
+        # another conversation loses much more: keep that one before it is overwritten.
+        if held - cached > _SWITCH_TOKENS:
+            self._states[tuple(self._llm._input_ids[:held].tolist())] = self._llm.save_state()
+        key = self._states._find_longest_prefix_key(tuple(tokens))
+        if key is not None and _prefix_len(key, tokens) > cached:
+            self._llm.load_state(self._states[key])
+            cached = self._common_prefix(tokens)
+        return cached
+
     def _common_prefix(self, tokens: list[int]) -> int:
-        held = self._llm._input_ids[: self._llm.n_tokens]
-        n = 0
-        for a, b in zip(held, tokens):
-            if a != b:
-                break
-            n += 1
+        n = _prefix_len(self._llm._input_ids[: self._llm.n_tokens], tokens)
         # llama.cpp needs at least one new token to produce logits for sampling.
         return min(n, len(tokens) - 1)
 
@@ -142,7 +159,7 @@ class LlamaCppBackend:
         def work() -> None:
             try:
                 tokens = self._tokenize(prompt)
-                cached = self._common_prefix(tokens)
+                cached = self._switch_to(tokens)
                 completion = 0  # llama.cpp streams one chunk per generated token
                 for chunk in self._llm.create_completion(
                     tokens,
@@ -203,3 +220,12 @@ class LlamaCppBackend:
     def close(self) -> None:
         """Stop the worker thread once queued requests finish."""
         self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+def _prefix_len(a: Any, b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -1,0 +1,91 @@
+"""`run-pipeline configs/nova.yaml` serves the router: the openai SDK with failover and `user`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from openai import AuthenticationError, OpenAI
+
+from conftest import NOVA, ROOT, run_cli
+from servers import closed_port
+
+LOCAL = "local/smollm2-135m-instruct"
+MESSAGES = [{"role": "user", "content": "Hi Nova! What's your favourite star?"}]
+
+
+def start(config: Path, *args: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    exe = shutil.which("run-pipeline") or str(Path(sys.executable).parent / "run-pipeline")
+    proc = subprocess.Popen([exe, str(config), "--port", "0", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        match = re.search(r"serving on (http://\S+)", line)
+        if match:
+            return proc, match.group(1)
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError(f"run-pipeline did not start serving: {proc.stdout.read()}")
+
+
+@pytest.fixture
+def nova_with_dead_provider(tmp_path) -> Path:
+    text = NOVA.read_text().replace(
+        "router:\n  providers:\n",
+        f"router:\n  providers:\n    dead: {{kind: openai, base_url: 'http://127.0.0.1:{closed_port()}/v1'}}\n",
+    )
+    path = tmp_path / "nova.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_openai_sdk_with_failover_and_user(nova_with_dead_provider):
+    proc, url = start(nova_with_dead_provider)
+    try:
+        client = OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        reply = client.chat.completions.create(
+            model="dead/big-model", messages=MESSAGES, user="alice", max_tokens=20, extra_body={"models": [LOCAL]}
+        )
+        assert reply.choices[0].message.content.strip()
+        assert [(a["provider"], a["status"]) for a in reply.metadata["attempts"]] == [
+            ("dead", "connection_error"), ("local", "ok")]
+        stream = client.chat.completions.create(model=LOCAL, messages=MESSAGES, user="alice", max_tokens=20,
+                                                stream=True, stream_options={"include_usage": True})
+        chunks = list(stream)
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip()
+        assert chunks[-1].usage.prompt_tokens_details.cached_tokens > 0
+        health = client._client.get(f"{url}/healthz").json()
+        assert health["status"] == "ok" and "dead/0" not in health["cooling_down"]
+        assert any(r.startswith("dead/") for r in health["cooling_down"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_keys_are_required_when_configured():
+    env = {**os.environ, "CADENCE_API_KEY": "test-key-123"}
+    proc, url = start(NOVA, env=env)
+    try:
+        with pytest.raises(AuthenticationError):
+            OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
+        models = OpenAI(base_url=f"{url}/v1", api_key="test-key-123", max_retries=0).models.list()
+        assert LOCAL in [m.id for m in models.data]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "test-key-123" not in proc.stdout.read()  # never logged
+
+
+def test_refuses_a_public_bind_without_a_key():
+    env = {k: v for k, v in os.environ.items() if k != "CADENCE_API_KEY"}
+    result = run_cli(str(NOVA), "--host", "0.0.0.0", env=env, timeout=60)
+    assert result.returncode == 1
+    assert "refusing to listen on 0.0.0.0 with no API key" in result.stderr
