@@ -203,8 +203,10 @@ class Router:
             try:
                 async for kind, payload in self._attempt(pool.backends[replica], model_name, attempt_request, t0, labels):
                     if kind == "text":
+                        role = None if delivered else "assistant"  # OpenAI's first delta names the role
                         delivered += payload
-                        yield _chunk(completion_id, f"{provider_name}/{model_name}", ChoiceDelta(content=payload))
+                        yield _chunk(completion_id, f"{provider_name}/{model_name}",
+                                     ChoiceDelta(role=role, content=payload))
                     elif kind == "finish":
                         attempt.latency_ms = int((time.monotonic() - t0) * 1000)
                         self.health.succeeded(f"{provider_name}/{replica}")
