@@ -1,7 +1,5 @@
-"""One ASGI app per process: the router's OpenAI-compatible API, /metrics and /healthz.
-
-The realtime session routes join this app; everything shares the process's models.
-"""
+"""One ASGI app per process: Realtime sessions, the router's OpenAI-compatible API,
+/metrics and /healthz, all sharing the process's models."""
 
 from __future__ import annotations
 
@@ -12,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from cadence.pipelines.builder import PipelineFactory
 from cadence.router.http import openai_error, router_routes
+from cadence.transports.realtime.routes import realtime_routes
 
 OPEN_PATHS = {"/healthz"}
 
@@ -23,7 +22,7 @@ def create_app(factory: PipelineFactory) -> FastAPI:
 
     @app.middleware("http")
     async def require_key(request: Request, call_next):
-        if keys and request.url.path not in OPEN_PATHS and not _authorized(request, keys):
+        if keys and request.url.path not in OPEN_PATHS and not _authorized(request.headers, keys):
             return openai_error(401, "missing or wrong API key (send Authorization: Bearer <key>)",
                                 code="invalid_api_key")
         return await call_next(request)
@@ -34,11 +33,12 @@ def create_app(factory: PipelineFactory) -> FastAPI:
                              "cooling_down": factory.router.health.cooling()})
 
     app.include_router(router_routes(factory.router))
+    app.include_router(realtime_routes(factory, lambda headers, query: not keys or _authorized(headers, keys)))
     return app
 
 
-def _authorized(request: Request, keys: list[str]) -> bool:
-    header = request.headers.get("authorization", "")
+def _authorized(headers, keys: list[str]) -> bool:
+    header = headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() not in ("bearer", "basic"):
         return False

@@ -37,6 +37,8 @@ class BuildContext:
     instructions: str
     user_id: str
     llm_context: Any = None
+    # Objects a transport may tune mid-session (e.g. "vad_analyzer", "turn_analyzer").
+    handles: dict[str, Any] = field(default_factory=dict)
 
     def has_stage(self, name: str) -> bool:
         """Whether the pipeline contains an entry of type ``name``."""
@@ -111,11 +113,22 @@ class PipelineFactory:
         instructions: str | None = None,
         user_id: str | None = None,
         task_params: dict[str, Any] | None = None,
+        before: dict[str, list[FrameProcessor]] | None = None,
     ) -> SessionPipeline:
-        """A pipeline ``transport_in → stages → transport_out → tails`` and its task."""
+        """A pipeline ``transport_in → stages → transport_out → tails`` and its task.
+
+        ``before`` places a transport's own processors in front of the first stage of a
+        type, e.g. ``{"llm": [gate]}``.
+        """
         context = self.context(instructions, user_id)
         stages = self.build_stages(context)
-        processors = [stage.processor for stage in stages]
+        processors = []
+        pending = dict(before or {})
+        for stage, config in zip(stages, self.config.stages):
+            processors += pending.pop(config.spec.name, [])
+            processors.append(stage.processor)
+        if pending:
+            raise ConfigError(f"{self.config.source}: this transport needs a {' and a '.join(pending)} stage")
         tails = [p for stage in stages for p in stage.tail]
         pipeline = Pipeline([transport_in, *processors, transport_out, *tails])
         transport = self.config.config.transport

@@ -29,3 +29,9 @@ class SmartTurnAnalyzer(LocalSmartTurnAnalyzerV3):
         self.last_probability = result["probability"]
         result["prediction"] = 1 if result["probability"] > self.threshold else 0
         return result
+
+    def configure(self, *, threshold: float, stop_secs: float) -> None:
+        """Change the end-of-turn threshold and the longest wait, effective for the next turn."""
+        self.threshold = threshold
+        self._params.stop_secs = stop_secs
+        self._stop_ms = stop_secs * 1000

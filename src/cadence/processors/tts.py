@@ -32,7 +32,9 @@ def build(params: TTSParams, context: BuildContext) -> Stage:
     from cadence.pipelines.builder import Stage
     from cadence.processors.tts_piper import SharedPiperTTSService
 
-    return Stage(SharedPiperTTSService(voice=context.store.piper_voice(params.voice), params=params))
+    service = SharedPiperTTSService(voice=context.store.piper_voice(params.voice), params=params)
+    context.handles["tts"] = service
+    return Stage(service)
 
 
 SPEC = ProcessorSpec("tts", TTSParams, build, "Piper text-to-speech, sentence by sentence (GPL extra: cadence[piper]).")

@@ -53,3 +53,7 @@ class SharedPiperTTSService(PiperTTSService):
             volume=params.volume,
         )
         self._voice = _ProsodyVoice(voice, syn_config)
+
+    def set_speed(self, speed: float) -> None:
+        """Change the speaking rate (1.0 = the voice's own) from the next sentence on."""
+        self._voice._syn_config.length_scale = 1.0 / speed

@@ -46,6 +46,7 @@ def build(params: TurnParams, context: BuildContext) -> Stage:
             stop_secs=params.stop_secs, pre_speech_ms=params.pre_speech_ms, max_duration_secs=params.max_duration_secs
         ),
     )
+    context.handles["turn_analyzer"] = analyzer
     strategies = UserTurnStrategies(
         start=[VADUserTurnStartStrategy(enable_interruptions=params.interruptions)],
         # Transcripts flow downstream of this stage, so it decides on audio alone; the

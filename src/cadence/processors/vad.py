@@ -31,6 +31,7 @@ def build(params: VADParams, context: BuildContext) -> Stage:
     from cadence.pipelines.builder import Stage
 
     analyzer = SileroVADAnalyzer(params=PipecatVADParams(**params.model_dump()))
+    context.handles["vad_analyzer"] = analyzer
     return Stage(VADProcessor(vad_analyzer=analyzer))
 
 

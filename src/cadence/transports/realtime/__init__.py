@@ -1,0 +1,1 @@
+"""The OpenAI Realtime protocol (with Inworld's providerData) served over WebSocket."""

@@ -1,0 +1,139 @@
+"""The OpenAI Realtime wire protocol: parsing client events, shaping errors, making ids.
+
+Client events are validated against the ``openai`` SDK's own pydantic types (GA shape),
+after beta-era aliases are rewritten to their GA names, so what the official SDK can send
+is exactly what is accepted. Knows nothing about models or pipelines.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+from typing import Any
+
+from openai.types.realtime.realtime_client_event import RealtimeClientEvent
+from pydantic import TypeAdapter, ValidationError
+
+CLIENT_EVENTS = TypeAdapter(RealtimeClientEvent)
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+# Beta-era session keys still sent by many clients → where they live in the GA session.
+_AUDIO_FORMATS = {
+    "pcm16": {"type": "audio/pcm", "rate": 24000},
+    "g711_ulaw": {"type": "audio/pcmu"},
+    "g711_alaw": {"type": "audio/pcma"},
+}
+# REST TTS field names that do nothing inside a realtime session.
+REST_NAMES = {"voiceId": "audio.output.voice", "modelId": "audio.output.model"}
+
+
+class ProtocolError(Exception):
+    """A client mistake, reported as an ``error`` event; the session carries on."""
+
+    def __init__(self, code: str, message: str, *, param: str | None = None, kind: str = "invalid_request_error"):
+        super().__init__(message)
+        self.code = code
+        self.param = param
+        self.kind = kind
+
+
+def new_id(prefix: str) -> str:
+    """An id in OpenAI's style, e.g. ``item_3f9a...``."""
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+def error_event(exc: ProtocolError, client_event_id: str | None) -> dict[str, Any]:
+    """The ``error`` server event for ``exc``."""
+    return {
+        "type": "error",
+        "event_id": new_id("event"),
+        "error": {"type": exc.kind, "code": exc.code, "message": str(exc), "param": exc.param,
+                  "event_id": client_event_id},
+    }
+
+
+def decode_message(raw: str | bytes) -> dict[str, Any]:
+    """One WebSocket text message → a JSON object with a ``type``; ProtocolError otherwise."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ProtocolError("message_too_large", f"message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError("invalid_json", f"message is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ProtocolError("invalid_event", "every event must be a JSON object with a string 'type'", param="type")
+    return data
+
+
+def normalize(data: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite beta-era aliases to GA names (in place) and reject REST-style names."""
+    if data["type"] == "session.update" and isinstance(data.get("session"), dict):
+        normalize_session(data["session"])
+    if data["type"] == "response.create" and isinstance(data.get("response"), dict):
+        response = data["response"]
+        if "modalities" in response:
+            response.setdefault("output_modalities", response.pop("modalities"))
+        if "max_response_output_tokens" in response:
+            response.setdefault("max_output_tokens", response.pop("max_response_output_tokens"))
+    return data
+
+
+def normalize_session(session: dict[str, Any]) -> None:
+    """Beta keys → GA keys inside a session object; ProtocolError for REST TTS names."""
+    _reject_rest_names(session, "session")
+    session.setdefault("type", "realtime")
+    audio = session.setdefault("audio", {}) if any(
+        k in session for k in ("voice", "input_audio_format", "output_audio_format", "input_audio_transcription",
+                               "turn_detection")
+    ) else session.get("audio", {})
+    if "modalities" in session:
+        session.setdefault("output_modalities", session.pop("modalities"))
+    if "max_response_output_tokens" in session:
+        session.setdefault("max_output_tokens", session.pop("max_response_output_tokens"))
+    if "voice" in session:
+        audio.setdefault("output", {}).setdefault("voice", session.pop("voice"))
+    for key, side in (("input_audio_format", "input"), ("output_audio_format", "output")):
+        if key in session:
+            value = session.pop(key)
+            audio.setdefault(side, {})["format"] = _AUDIO_FORMATS.get(value, value)
+    if "input_audio_transcription" in session:
+        audio.setdefault("input", {})["transcription"] = session.pop("input_audio_transcription")
+    if "turn_detection" in session:
+        audio.setdefault("input", {})["turn_detection"] = session.pop("turn_detection")
+
+
+def _reject_rest_names(node: Any, path: str) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in REST_NAMES:
+                raise ProtocolError(
+                    "unsupported_field",
+                    f"'{key}' is the REST TTS API's field; inside a realtime session use {REST_NAMES[key]}",
+                    param=f"{path}.{key}",
+                )
+            if key != "providerData":
+                _reject_rest_names(value, f"{path}.{key}")
+
+
+def parse_client_event(raw: str | bytes) -> tuple[Any, dict[str, Any]]:
+    """Validate one client message: (the SDK's typed event, the normalized raw dict)."""
+    data = normalize(decode_message(raw))
+    try:
+        return CLIENT_EVENTS.validate_python(data), data
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        if error["type"] == "union_tag_invalid":
+            raise ProtocolError("unknown_event", f"unknown event type {data['type']!r}", param="type") from exc
+        loc = [str(p) for p in error["loc"][1:] if not str(p).startswith(("function-", "tagged-union"))]
+        param = ".".join(p for p in loc if not p[0].isupper()) or None
+        raise ProtocolError("invalid_value", f"{param or data['type']}: {error['msg']}", param=param) from exc
+
+
+def decode_audio(b64: str) -> bytes:
+    """Base64 audio → bytes; ProtocolError naming ``audio`` when it is not valid base64."""
+    try:
+        return base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ProtocolError("invalid_audio", f"audio is not valid base64: {exc}", param="audio") from exc

@@ -1,0 +1,52 @@
+"""WebSocket routes serving the Realtime protocol: OpenAI's path and Inworld's."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
+from loguru import logger
+
+from cadence.pipelines.builder import PipelineFactory
+from cadence.transports.realtime.session import RealtimeSession
+
+
+def realtime_routes(factory: PipelineFactory, authorized) -> APIRouter:
+    """``/v1/realtime?model=M`` and ``/api/v1/realtime/session?key=ID&protocol=realtime``.
+
+    ``authorized(headers, query)`` decides before the upgrade; a refusal is HTTP 401.
+    """
+    api = APIRouter()
+
+    async def serve(websocket: WebSocket, model: str | None, user_id: str | None) -> None:
+        if not authorized(websocket.headers, websocket.query_params):
+            await websocket.send_denial_response(JSONResponse(
+                {"error": {"type": "invalid_request_error", "code": "invalid_api_key",
+                           "message": "missing or wrong API key (Authorization: Bearer <key> or Basic <key>)"}},
+                status_code=401))
+            return
+        await websocket.accept()
+        session = RealtimeSession(factory, websocket.send_json, model=model, user_id=user_id)
+        await session.start()
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                await session.handle(message.get("text") if message.get("text") is not None else message.get("bytes"))
+        except WebSocketDisconnect:
+            pass
+        except Exception as exc:  # a bug must end this session only, never the server
+            logger.exception(f"realtime session failed: {exc}")
+        finally:
+            await session.close()
+
+    @api.websocket("/v1/realtime")
+    async def openai_path(websocket: WebSocket) -> None:
+        await serve(websocket, websocket.query_params.get("model"), websocket.query_params.get("user"))
+
+    @api.websocket("/api/v1/realtime/session")
+    async def inworld_path(websocket: WebSocket) -> None:
+        key = websocket.query_params.get("key")
+        await serve(websocket, websocket.query_params.get("model"), key)
+
+    return api

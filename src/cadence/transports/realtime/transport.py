@@ -1,0 +1,75 @@
+"""The pipecat ends of a Realtime session: audio in from events, audio out as events.
+
+``RealtimeInputTransport`` receives decoded client audio and control requests from the
+session; ``RealtimeOutputTransport`` hands every chunk of reply audio to the session,
+which encodes it as ``response.output_audio.delta``. ``ResponseGate`` holds back the
+LLM request of a finished user turn when the session asked for no automatic responses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from pipecat.frames.frames import Frame, InputAudioRawFrame, LLMContextFrame, OutputAudioRawFrame, StartFrame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.transports.base_input import BaseInputTransport
+from pipecat.transports.base_output import BaseOutputTransport
+from pipecat.transports.base_transport import TransportParams
+
+
+class RealtimeInputTransport(BaseInputTransport):
+    """Feeds 16-bit mono PCM at the pipeline's input rate into the pipeline."""
+
+    async def start(self, frame: StartFrame) -> None:
+        await super().start(frame)
+        await self.set_transport_ready(frame)
+
+    async def feed(self, pcm: bytes) -> None:
+        """Push one chunk of the user's audio."""
+        await self.push_audio_frame(InputAudioRawFrame(pcm, sample_rate=self.sample_rate, num_channels=1))
+
+    async def interrupt(self) -> None:
+        """Stop the reply in progress (LLM and TTS), as barge-in does."""
+        await self.broadcast_interruption()
+
+
+class RealtimeOutputTransport(BaseOutputTransport):
+    """Passes each chunk of reply audio (16-bit mono PCM) to ``on_audio``."""
+
+    def __init__(self, params: TransportParams, on_audio: Callable[[bytes], Awaitable[None]], **kwargs):
+        super().__init__(params, **kwargs)
+        self._on_audio = on_audio
+
+    async def start(self, frame: StartFrame) -> None:
+        await super().start(frame)
+        await self.set_transport_ready(frame)
+
+    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        await self._on_audio(frame.audio)
+        return True
+
+
+class ResponseGate(FrameProcessor):
+    """Lets an LLM request through only when responses are automatic or one was asked for.
+
+    With ``create_response: false`` (or no turn detection) a finished user turn must not
+    start a reply by itself; ``response.create`` opens the gate for one request.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.automatic = True
+        self._allowed = 0
+
+    def allow_one(self) -> None:
+        """Let the next LLM request through whatever ``automatic`` says."""
+        self._allowed += 1
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
+            if self._allowed:
+                self._allowed -= 1
+            elif not self.automatic:
+                return
+        await self.push_frame(frame, direction)
