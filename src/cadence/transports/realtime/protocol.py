@@ -11,12 +11,16 @@ import base64
 import binascii
 import json
 import secrets
+import typing
 from typing import Any
 
 from openai.types.realtime.realtime_client_event import RealtimeClientEvent
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
-CLIENT_EVENTS = TypeAdapter(RealtimeClientEvent)
+CLIENT_EVENT_CLASSES = {
+    typing.get_args(cls.model_fields["type"].annotation)[0]: cls
+    for cls in typing.get_args(typing.get_args(RealtimeClientEvent)[0])
+}
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 # Beta-era session keys still sent by many clients → where they live in the GA session.
@@ -117,17 +121,19 @@ def _reject_rest_names(node: Any, path: str) -> None:
                 _reject_rest_names(value, f"{path}.{key}")
 
 
-def parse_client_event(raw: str | bytes) -> tuple[Any, dict[str, Any]]:
-    """Validate one client message: (the SDK's typed event, the normalized raw dict)."""
-    data = normalize(decode_message(raw))
+def parse_client_event(data: dict[str, Any]) -> Any:
+    """Validate one decoded client message (normalized in place) as the SDK's typed event."""
+    normalize(data)
+    cls = CLIENT_EVENT_CLASSES.get(data["type"])
+    if cls is None:
+        raise ProtocolError("unknown_event", f"unknown event type {data['type']!r}; client events are:"
+                            f" {', '.join(sorted(CLIENT_EVENT_CLASSES))}", param="type")
     try:
-        return CLIENT_EVENTS.validate_python(data), data
+        return cls.model_validate(data)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
-        if error["type"] == "union_tag_invalid":
-            raise ProtocolError("unknown_event", f"unknown event type {data['type']!r}", param="type") from exc
-        loc = [str(p) for p in error["loc"][1:] if not str(p).startswith(("function-", "tagged-union"))]
-        param = ".".join(p for p in loc if not p[0].isupper()) or None
+        loc = [str(p) for p in error["loc"] if not str(p).startswith(("function-", "tagged-union"))]
+        param = ".".join(p for p in loc if not p[:1].isupper()) or None
         raise ProtocolError("invalid_value", f"{param or data['type']}: {error['msg']}", param=param) from exc
 
 

@@ -37,7 +37,14 @@ from pipecat.transports.base_transport import TransportParams
 from pipecat.workers.runner import WorkerRunner
 
 from cadence.pipelines.builder import PipelineFactory, SessionPipeline
-from cadence.transports.realtime.protocol import ProtocolError, decode_audio, error_event, new_id, parse_client_event
+from cadence.transports.realtime.protocol import (
+    ProtocolError,
+    decode_audio,
+    decode_message,
+    error_event,
+    new_id,
+    parse_client_event,
+)
 from cadence.transports.realtime.responses import Response
 from cadence.transports.realtime.session_state import default_session, merge_session, new_session_id, turn_settings
 from cadence.transports.realtime.transport import RealtimeInputTransport, RealtimeOutputTransport, ResponseGate
@@ -95,9 +102,16 @@ class RealtimeSession:
     async def start(self) -> None:
         """Start the pipeline and greet the client with ``session.created``."""
         self._writer_task = asyncio.create_task(self._writer())
+        started = asyncio.Event()
+
+        @self.pipeline.task.event_handler("on_pipeline_started")
+        async def on_started(task, frame):
+            started.set()
+
         runner = WorkerRunner(handle_sigint=False)
         await runner.add_workers(self.pipeline.task)
         self._runner_task = asyncio.create_task(runner.run())
+        await asyncio.wait_for(started.wait(), timeout=30)  # audio may only flow once it has started
         self.emit({"type": "session.created", "session": self.state})
         self.emit({"type": "conversation.created", "conversation": {"id": new_id("conv"), "object": "realtime.conversation"}})
 
@@ -131,8 +145,9 @@ class RealtimeSession:
         """Apply one client message; any mistake becomes an ``error`` event."""
         event_id = None
         try:
-            event, data = parse_client_event(raw)
-            event_id = data.get("event_id")
+            data = decode_message(raw)
+            event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
+            event = parse_client_event(data)
             handler = getattr(self, "_on_" + data["type"].replace(".", "_"))
             await handler(event, data)
         except ProtocolError as exc:
@@ -157,7 +172,7 @@ class RealtimeSession:
         pcm_in = await self._resample_in.resample(pcm, WIRE_RATE, self.in_rate)
         if turn_settings(self.state).mode is None:
             self._buffer.extend(pcm_in)
-        else:
+        elif pcm_in:
             await self.transport_in.feed(pcm_in)
 
     async def _on_input_audio_buffer_commit(self, event, data) -> None:
@@ -254,10 +269,19 @@ class RealtimeSession:
                 self.user_item = None
                 self._finish_user_item(item_id, (message.content or "").strip())
 
+        # The assistant aggregator sits after the output, so its turns lag the LLM's: pair
+        # each of its turns with the response that was current when it began.
+        in_flight: list[Response | None] = []
+
+        @assistant.event_handler("on_assistant_turn_started")
+        async def on_assistant_turn_started(aggregator):
+            in_flight.append(self.response)
+
         @assistant.event_handler("on_assistant_turn_stopped")
         async def on_assistant_turn_stopped(aggregator, message):
-            if self.response and not self.response.done:
-                self._finish_response("cancelled" if message.interrupted else "completed")
+            response = in_flight.pop(0) if in_flight else self.response
+            if response is not None and not response.done:
+                self._finish_response("cancelled" if message.interrupted else "completed", response)
 
     def on_speech_started(self, start_secs: float) -> None:
         self._cancel_idle()
@@ -306,8 +330,8 @@ class RealtimeSession:
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _finish_response(self, status: str) -> None:
-        response = self.response
+    def _finish_response(self, status: str, response: Response | None = None) -> None:
+        response = response or self.response
         for event in response.finished_events(status, previous_item_id=self._previous_of(response.item_id)):
             self.emit(event)
         self.items[response.item_id] = response.item()
@@ -340,7 +364,8 @@ class RealtimeSession:
         item["content"] = [{"type": "input_audio", "transcript": text}]
         if text:
             self.emit({"type": "conversation.item.input_audio_transcription.completed", "item_id": item_id,
-                       "content_index": 0, "transcript": text})
+                       "content_index": 0, "transcript": text,
+                       "usage": {"type": "duration", "seconds": round(self.input_ms / 1000, 3)}})
         else:
             self.emit({"type": "conversation.item.input_audio_transcription.failed", "item_id": item_id,
                        "content_index": 0, "error": {"type": "transcription_error", "code": "no_speech",

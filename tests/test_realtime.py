@@ -1,0 +1,291 @@
+"""The Realtime protocol with the official openai SDK as the client, on the real embedded stack."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import typing
+
+import numpy as np
+import pytest
+import websockets
+from openai import AsyncOpenAI
+from openai.types.realtime.realtime_server_event import RealtimeServerEvent
+
+from cadence.server import create_app
+from conftest import word_error_rate
+from servers import serving
+
+SERVER_EVENT_TYPES = {
+    typing.get_args(cls.model_fields["type"].annotation)[0]: cls
+    for cls in typing.get_args(typing.get_args(RealtimeServerEvent)[0])
+}
+
+
+class _ServerEvents:
+    """Validates a server event against the openai SDK's class for its type (strict schema check)."""
+
+    @staticmethod
+    def validate_python(event: dict) -> None:
+        cls = SERVER_EVENT_TYPES.get(event.get("type"))
+        assert cls is not None, f"not an OpenAI Realtime server event type: {event.get('type')!r}"
+        cls.model_validate(event)
+
+
+SERVER_EVENTS = _ServerEvents()
+RATE = 24000
+
+
+@pytest.fixture
+async def url(nova_factory):
+    async with serving(create_app(nova_factory)) as base:
+        yield base.replace("http://", "ws://")
+
+
+def client(url: str) -> AsyncOpenAI:
+    return AsyncOpenAI(api_key="unused", websocket_base_url=f"{url}/v1")
+
+
+async def collect(conn, until: str = "response.done", timeout: float = 60) -> list:
+    """Events up to and including the first of type ``until``; each checked against the SDK's schema."""
+    events = []
+
+    async def read():
+        async for event in conn:
+            raw = event.model_dump(exclude_unset=True)
+            SERVER_EVENTS.validate_python(raw)  # strict: our event must fit OpenAI's own types
+            assert raw.get("event_id"), raw
+            events.append(event)
+            if event.type == until:
+                return
+            assert event.type != "error", f"unexpected error while waiting for {until}: {raw}"
+
+    try:
+        await asyncio.wait_for(read(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"no {until} within {timeout}s; got {[e.type for e in events]}") from None
+    return events
+
+
+async def stream_audio(conn, pcm: np.ndarray, pace: float = 1.0) -> None:
+    chunk = RATE // 50
+    for i in range(0, len(pcm), chunk):
+        await conn.send({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[i:i + chunk].tobytes()).decode()})
+        await asyncio.sleep(0.02 / pace)
+
+
+def of(events, kind: str) -> list:
+    return [e for e in events if e.type == kind]
+
+
+async def test_spoken_turn_with_the_openai_sdk(url, speak, transcribe):
+    question = "What is the capital of France?"
+    audio = np.concatenate([speak(question, rate=RATE), np.zeros(RATE * 2, dtype=np.int16)])
+    async with client(url).realtime.connect(model="cadence") as conn:
+        created = await collect(conn, until="session.created")
+        assert created[-1].session.audio.output.voice == "en_US-joe-medium"
+        sender = asyncio.create_task(stream_audio(conn, audio))
+        events = await collect(conn)
+        sender.cancel()
+
+    started = of(events, "input_audio_buffer.speech_started")[0]
+    committed = of(events, "input_audio_buffer.committed")[0]
+    transcript = of(events, "conversation.item.input_audio_transcription.completed")[0]
+    assert started.item_id == committed.item_id == transcript.item_id
+    assert word_error_rate(question, transcript.transcript) <= 0.2, transcript.transcript
+
+    done = of(events, "response.done")[0].response
+    assert done.status == "completed" and of(events, "response.created")[0].response.id == done.id
+    item_id = done.output[0].id
+    deltas = of(events, "response.output_audio.delta")
+    assert deltas and all(d.item_id == item_id and d.response_id == done.id for d in deltas)
+    reply = of(events, "response.output_audio_transcript.done")[0].transcript
+    assert reply.strip() and "<|" not in reply
+    assert "".join(d.delta for d in of(events, "response.output_audio_transcript.delta")) == reply
+    pcm = np.frombuffer(b"".join(base64.b64decode(d.delta) for d in deltas), dtype=np.int16)
+    assert np.sqrt(np.mean(pcm.astype(np.float64) ** 2)) > 300
+    assert word_error_rate(reply, transcribe(pcm, RATE)) <= 0.5
+
+
+async def test_text_turn_with_the_openai_sdk(url):
+    async with client(url).realtime.connect(model="cadence") as conn:
+        await collect(conn, until="session.created")
+        await conn.send({"type": "conversation.item.create", "item": {
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Say hello to me!"}]}})
+        await conn.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+        events = await collect(conn)
+    added = of(events, "conversation.item.added")
+    assert added[0].item.role == "user" and added[1].item.role == "assistant"
+    text = of(events, "response.output_text.done")[0].text
+    assert text.strip() and "".join(d.delta for d in of(events, "response.output_text.delta")) == text
+    assert not of(events, "response.output_audio.delta")
+    assert of(events, "response.done")[0].response.output[0].content[0].text == text
+
+
+async def test_session_update_applies_and_echoes(url, nova_factory, monkeypatch):
+    requests = []
+    real = nova_factory.router.stream
+    monkeypatch.setattr(nova_factory.router, "stream", lambda p: (requests.append(p), real(p))[1])
+    async with client(url).realtime.connect(model="cadence") as conn:
+        await collect(conn, until="session.created")
+        await conn.send({"type": "session.update", "session": {
+            "type": "realtime", "instructions": "You are Captain Mira of the starship Meridian.",
+            "audio": {"input": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 300,
+                                                   "endOfTurnConfidenceThreshold": 0.7}}},
+            "providerData": {"memory": {"auto_summarize": True}, "stt": {"vadThreshold": 0.6}},
+        }})
+        updated = (await collect(conn, until="session.updated"))[-1].session
+        assert updated.instructions.startswith("You are Captain Mira")
+        assert updated.audio.input.turn_detection.silence_duration_ms == 300
+        extra = updated.model_extra["providerData"]
+        assert extra["memory"] == {"auto_summarize": True} and extra["unsupported"] == ["memory"]
+        handles = [s for s in nova_factory.store._models]  # noqa: F841 - models are shared, not rebuilt
+        await conn.send({"type": "session.update", "session": {"providerData": {"stt": {"inactivityTimeoutSeconds": 9}}}})
+        again = (await collect(conn, until="session.updated"))[-1].session.model_extra["providerData"]
+        assert again["stt"] == {"vadThreshold": 0.6, "inactivityTimeoutSeconds": 9}  # merged, not replaced
+        await conn.send({"type": "conversation.item.create", "item": {
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Who are you?"}]}})
+        await conn.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+        await collect(conn)
+    assert requests[-1]["messages"][0] == {"role": "system", "content": "You are Captain Mira of the starship Meridian."}
+
+
+async def test_bad_input_gets_errors_and_the_session_keeps_working(url):
+    async with websockets.connect(f"{url}/v1/realtime?model=cadence") as ws:
+        async def send_raw(message) -> dict:
+            await ws.send(message)
+            while True:
+                event = json.loads(await ws.recv())
+                SERVER_EVENTS.validate_python(event)
+                if event["type"] == "error":
+                    return event["error"]
+
+        assert json.loads(await ws.recv())["type"] == "session.created"
+        cases = [
+            ("{not json", "invalid_json", None),
+            (json.dumps({"type": "input_audio_buffer.explode", "event_id": "e1"}), "unknown_event", "type"),
+            (json.dumps({"type": "input_audio_buffer.append", "audio": 42, "event_id": "e2"}), "invalid_value", "audio"),
+            (json.dumps({"type": "input_audio_buffer.append", "audio": "%%%not-base64", "event_id": "e3"}),
+             "invalid_audio", "audio"),
+            (json.dumps({"type": "session.update", "session": {"type": "realtime", "voiceId": "joe"}, "event_id": "e4"}),
+             "unsupported_field", "session.voiceId"),
+            (json.dumps({"type": "session.update", "session": {"type": "realtime", "audio": {"output": {"voice": "alloy"}}},
+                         "event_id": "e5"}), "invalid_value", "session.audio.output.voice"),
+            ("x" * (5 * 1024 * 1024), "message_too_large", None),
+            (json.dumps({"type": "conversation.item.retrieve", "item_id": "item_nope", "event_id": "e6"}),
+             "item_not_found", "item_id"),
+        ]
+        for message, code, param in cases:
+            error = await send_raw(message)
+            assert error["code"] == code, (message[:80], error)
+            assert error["param"] == param and error["message"] and error["type"]
+            if message.startswith("{\"") and "event_id" in message:
+                assert error["event_id"] == json.loads(message)["event_id"]
+        assert "audio.output.voice" in (await send_raw(json.dumps(
+            {"type": "session.update", "session": {"audio": {"output": {"voiceId": "x"}}}})))["message"]
+
+        burst = base64.b64encode(np.zeros(RATE * 11, dtype=np.int16).tobytes()).decode()  # 11 s at once
+        error = await send_raw(json.dumps({"type": "input_audio_buffer.append", "audio": burst, "event_id": "e7"}))
+        assert error["code"] == "audio_too_fast" and error["event_id"] == "e7"
+
+        # ...and the next valid turn still works
+        await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello!"}]}}))
+        await ws.send(json.dumps({"type": "response.create", "response": {"output_modalities": ["text"]}}))
+        while (event := json.loads(await ws.recv()))["type"] != "response.done":
+            pass
+        assert event["response"]["status"] == "completed" and event["response"]["output"][0]["content"][0]["text"]
+
+
+async def test_manual_commit_without_turn_detection(url, speak):
+    async with client(url).realtime.connect(model="cadence") as conn:
+        await collect(conn, until="session.created")
+        await conn.send({"type": "session.update", "session": {"type": "realtime", "audio": {
+            "input": {"turn_detection": None}}}})
+        await collect(conn, until="session.updated")
+        await stream_audio(conn, speak("Tell me about the moon.", rate=RATE), pace=4)
+        await conn.send({"type": "input_audio_buffer.commit"})
+        events = await collect(conn, until="conversation.item.input_audio_transcription.completed")
+        assert not of(events, "input_audio_buffer.speech_started")  # the server did not detect turns
+        assert word_error_rate("Tell me about the moon.", events[-1].transcript) <= 0.2
+        await conn.send({"type": "response.create"})
+        events = await collect(conn)
+    assert of(events, "response.output_audio.delta") and of(events, "response.done")[0].response.status == "completed"
+
+
+async def test_cancel_and_truncate(url, nova_factory, monkeypatch):
+    requests = []
+    real = nova_factory.router.stream
+    monkeypatch.setattr(nova_factory.router, "stream", lambda p: (requests.append(p), real(p))[1])
+    async with client(url).realtime.connect(model="cadence") as conn:
+        await collect(conn, until="session.created")
+        await conn.send({"type": "conversation.item.create", "item": {
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Tell me a long story."}]}})
+        await conn.send({"type": "response.create"})
+        await collect(conn, until="response.created")
+        await conn.send({"type": "response.cancel"})
+        events = await collect(conn)
+        assert events[-1].response.status == "cancelled"
+
+        await conn.send({"type": "response.create"})
+        events = await collect(conn)
+        done = events[-1].response
+        item_id, full = done.output[0].id, of(events, "response.output_audio_transcript.done")[0].transcript
+        played_ms = 700
+        await conn.send({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0,
+                         "audio_end_ms": played_ms})
+        truncated = (await collect(conn, until="conversation.item.truncated"))[-1]
+        assert truncated.item_id == item_id and truncated.audio_end_ms == played_ms
+        await conn.send({"type": "conversation.item.retrieve", "item_id": item_id})
+        kept = (await collect(conn, until="conversation.item.retrieved"))[-1].item.content[0].transcript
+        assert len(kept) < len(full) and full.startswith(kept)
+        await conn.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+        await collect(conn)
+        assistant = [m["content"] for m in requests[-1]["messages"] if m["role"] == "assistant"]
+        assert kept in assistant and full not in assistant  # the model remembers only what was heard
+
+        await conn.send({"type": "conversation.item.delete", "item_id": item_id})
+        assert (await collect(conn, until="conversation.item.deleted"))[-1].item_id == item_id
+        await conn.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+        await collect(conn)
+        assert kept not in [m["content"] for m in requests[-1]["messages"] if m["role"] == "assistant"]
+
+
+async def test_inworld_path_and_concurrent_sessions_stay_isolated(url):
+    async def chat(path: str, instructions: str, text: str) -> tuple[str, list]:
+        async with websockets.connect(f"{url}{path}") as ws:
+            events = [json.loads(await ws.recv())]
+            await ws.send(json.dumps({"type": "session.update", "session": {"instructions": instructions,
+                                                                           "output_modalities": ["text"]}}))
+            await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+                "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}}))
+            await ws.send(json.dumps({"type": "response.create"}))
+            while (event := json.loads(await ws.recv()))["type"] != "response.done":
+                events.append(event)
+            return event["response"]["output"][0]["content"][0]["text"], events
+
+    (a, events_a), (b, events_b) = await asyncio.gather(
+        chat("/v1/realtime?model=cadence", "You are Ada.", "Hi Ada!"),
+        chat("/api/v1/realtime/session?key=user-b&protocol=realtime", "You are Bob.", "Hi Bob!"),
+    )
+    assert a.strip() and b.strip()
+    ids_a = {e.get("item_id") or (e.get("item") or {}).get("id") for e in events_a} - {None}
+    ids_b = {e.get("item_id") or (e.get("item") or {}).get("id") for e in events_b} - {None}
+    assert ids_a and ids_b and not ids_a & ids_b
+    assert events_a[0]["session"]["id"] != events_b[0]["session"]["id"]
+
+
+async def test_keys_are_checked_before_the_upgrade(nova_factory, monkeypatch):
+    from pydantic import SecretStr
+
+    monkeypatch.setattr(nova_factory.config.config.server, "api_keys", [SecretStr("sekret")])
+    async with serving(create_app(nova_factory)) as base:
+        ws_url = base.replace("http://", "ws://") + "/v1/realtime?model=cadence"
+        with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+            async with websockets.connect(ws_url):
+                pass
+        assert info.value.response.status_code == 401
+        for header in ("Bearer sekret", "Basic sekret"):
+            async with websockets.connect(ws_url, additional_headers={"Authorization": header}) as ws:
+                assert json.loads(await ws.recv())["type"] == "session.created"
