@@ -227,6 +227,7 @@ async def test_cancel_and_truncate(url, nova_factory, monkeypatch):
         await conn.send({"type": "response.cancel"})
         events = await collect(conn)
         assert events[-1].response.status == "cancelled"
+        assert events[-1].response.status_details.reason == "client_cancelled"
 
         await conn.send({"type": "response.create"})
         events = await collect(conn)
@@ -289,3 +290,21 @@ async def test_keys_are_checked_before_the_upgrade(nova_factory, monkeypatch):
         for header in ("Bearer sekret", "Basic sekret"):
             async with websockets.connect(ws_url, additional_headers={"Authorization": header}) as ws:
                 assert json.loads(await ws.recv())["type"] == "session.created"
+
+
+async def test_barge_in_cancels_the_response_in_progress(url, speak):
+    async with client(url).realtime.connect(model="cadence") as conn:
+        await collect(conn, until="session.created")
+        await conn.send({"type": "session.update", "session": {"type": "realtime", "max_output_tokens": 400}})
+        await collect(conn, until="session.updated")
+        await conn.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [
+            {"type": "input_text", "text": "Tell me a very long story about a dragon and a knight, with many details."}]}})
+        await conn.send({"type": "response.create"})
+        await collect(conn, until="response.created")
+        interruption = np.concatenate([speak("Wait, stop please.", rate=RATE), np.zeros(RATE, dtype=np.int16)])
+        sender = asyncio.create_task(stream_audio(conn, interruption))
+        events = await collect(conn, until="response.done")
+        sender.cancel()
+    assert of(events, "input_audio_buffer.speech_started"), [e.type for e in events]
+    assert events[-1].response.status == "cancelled"
+    assert events[-1].response.status_details.reason == "turn_detected"

@@ -113,8 +113,8 @@ async def _serve(config) -> int:
         await asyncio.sleep(0.05)
     if server.started:
         host, port = server.servers[0].sockets[0].getsockname()[:2]
-        print(f"serving on http://{host}:{port} (POST /v1/chat/completions, GET /v1/models, /metrics, /healthz)",
-              flush=True)
+        print(f"serving on http://{host}:{port} (realtime: ws://{host}:{port}/v1/realtime;"
+              " router: POST /v1/chat/completions, GET /v1/models; /metrics, /healthz)", flush=True)
     await serving
     return 0 if server.started else 1
 

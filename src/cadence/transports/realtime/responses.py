@@ -20,6 +20,7 @@ class Response:
         self.audio_ms = 0.0
         self._spoken: list[tuple[float, str]] = []  # (audio ms when the text was spoken, text)
         self.usage: Any = None
+        self.reason: str | None = None  # why it ended early: turn_detected | client_cancelled
 
     def _where(self) -> dict[str, Any]:
         return {"response_id": self.id, "item_id": self.item_id, "output_index": 0, "content_index": 0}
@@ -41,8 +42,8 @@ class Response:
                                 "output": [self.item()] if self.done else [], "output_modalities": self.modalities,
                                 "conversation_id": "auto"}
         if self.done:
-            body["status_details"] = None if self.status == "completed" else {"type": self.status, "reason": (
-                "turn_detected" if self.status == "cancelled" else None)}
+            body["status_details"] = None if self.status == "completed" else {"type": self.status,
+                                                                               "reason": self.reason}
             prompt = getattr(self.usage, "prompt_tokens", 0) or 0
             completion = getattr(self.usage, "completion_tokens", 0) or 0
             cached = getattr(self.usage, "cache_read_input_tokens", 0) or 0
@@ -74,8 +75,9 @@ class Response:
         self.audio_ms += duration_ms
         return {"type": "response.output_audio.delta", **self._where(), "delta": base64.b64encode(audio).decode()}
 
-    def finished_events(self, status: str, previous_item_id: str | None) -> list[dict[str, Any]]:
-        self.done, self.status = True, status
+    def finished_events(self, status: str, previous_item_id: str | None, reason: str | None = None
+                        ) -> list[dict[str, Any]]:
+        self.done, self.status, self.reason = True, status, reason
         events: list[dict[str, Any]] = []
         if self.text_only:
             events.append({"type": "response.output_text.done", **self._where(), "text": self.text})

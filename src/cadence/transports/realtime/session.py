@@ -281,7 +281,10 @@ class RealtimeSession:
         async def on_assistant_turn_stopped(aggregator, message):
             response = in_flight.pop(0) if in_flight else self.response
             if response is not None and not response.done:
-                self._finish_response("cancelled" if message.interrupted else "completed", response)
+                if message.interrupted:
+                    self._finish_response("cancelled", response, reason="turn_detected")
+                else:
+                    self._finish_response("completed", response)
 
     def on_speech_started(self, start_secs: float) -> None:
         self._cancel_idle()
@@ -330,9 +333,10 @@ class RealtimeSession:
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _finish_response(self, status: str, response: Response | None = None) -> None:
+    def _finish_response(self, status: str, response: Response | None = None, reason: str | None = None) -> None:
         response = response or self.response
-        for event in response.finished_events(status, previous_item_id=self._previous_of(response.item_id)):
+        previous = self._previous_of(response.item_id)
+        for event in response.finished_events(status, previous_item_id=previous, reason=reason):
             self.emit(event)
         self.items[response.item_id] = response.item()
         self._start_idle()
@@ -344,7 +348,7 @@ class RealtimeSession:
     async def _cancel_response(self) -> None:
         if self.response and not self.response.done:
             await self.transport_in.interrupt()
-            self._finish_response("cancelled")
+            self._finish_response("cancelled", reason="client_cancelled")
 
     def _commit_user_item(self, item_id: str | None = None) -> str:
         item_id = item_id or new_id("item")
