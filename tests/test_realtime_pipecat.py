@@ -1,0 +1,78 @@
+"""pipecat's own OpenAIRealtimeLLMService, pointed at Cadence, holds a spoken conversation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from pipecat.frames.frames import (
+    EndFrame,
+    InputAudioRawFrame,
+    LLMFullResponseEndFrame,
+    TTSAudioRawFrame,
+    TTSTextFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
+from pipecat.workers.runner import WorkerRunner
+
+from cadence.server import create_app
+from servers import serving
+
+RATE = 24000
+
+
+class Collector(FrameProcessor):
+    """Collects what the realtime service produced, one entry per reply."""
+
+    def __init__(self):
+        super().__init__()
+        self.replies: list[dict] = [{"text": "", "audio": 0}]
+        self.reply_done = asyncio.Event()
+
+    async def process_frame(self, frame, direction):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, TTSAudioRawFrame):
+            self.replies[-1]["audio"] += len(frame.audio)
+        elif isinstance(frame, TTSTextFrame):
+            self.replies[-1]["text"] += frame.text
+        elif isinstance(frame, LLMFullResponseEndFrame):
+            self.replies.append({"text": "", "audio": 0})
+            self.reply_done.set()
+        await self.push_frame(frame, direction)
+
+
+async def test_pipecat_realtime_service_holds_a_conversation(nova_factory, speak):
+    async with serving(create_app(nova_factory)) as url:
+        llm = OpenAIRealtimeLLMService(api_key="unused", base_url=url.replace("http://", "ws://") + "/v1/realtime")
+        context = LLMContextAggregatorPair(LLMContext())
+        collector = Collector()
+        worker = PipelineWorker(
+            Pipeline([context.user(), llm, collector, context.assistant()]),
+            params=PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE),
+            idle_timeout_secs=None, enable_rtvi=False,
+        )
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(worker)
+        running = asyncio.create_task(runner.run())
+        await asyncio.sleep(1.0)  # the service connects and sends its session.update
+        for question in ("Hello Nova, how are you today?", "What do you like to do for fun?"):
+            collector.reply_done.clear()
+            pcm = np.concatenate([speak(question, rate=RATE), np.zeros(RATE * 2, dtype=np.int16)]).tobytes()
+            for i in range(0, len(pcm), RATE // 25):
+                await worker.queue_frame(InputAudioRawFrame(pcm[i:i + RATE // 25], sample_rate=RATE, num_channels=1))
+                await asyncio.sleep(0.02)
+            await asyncio.wait_for(collector.reply_done.wait(), 60)
+        await worker.queue_frame(EndFrame())
+        await asyncio.wait_for(running, 30)
+    replies = [r for r in collector.replies if r["text"] or r["audio"]]
+    # One reply per spoken question. (After the first turn pipecat also seeds its context into
+    # the session as a JSON user message and asks for a response, which is answered too.)
+    assert len(replies) >= 2, replies
+    for reply in replies:
+        assert reply["text"].strip() and "<|" not in reply["text"]
+        assert reply["audio"] > RATE * 2 // 2  # at least half a second of speech
