@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 import hmac
+from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from cadence.pipelines.builder import PipelineFactory
 from cadence.router.http import openai_error, router_routes
 from cadence.transports.realtime.routes import realtime_routes
 
-OPEN_PATHS = {"/healthz"}
+OPEN_PATHS = {"/healthz", "/"}
+PAGE = Path(__file__).parent / "web" / "index.html"
 
 
 def create_app(factory: PipelineFactory) -> FastAPI:
@@ -27,6 +29,10 @@ def create_app(factory: PipelineFactory) -> FastAPI:
                                 code="invalid_api_key")
         return await call_next(request)
 
+    @app.get("/", response_class=HTMLResponse)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "models": factory.router.models(),
@@ -38,6 +44,11 @@ def create_app(factory: PipelineFactory) -> FastAPI:
 
 
 def _authorized(headers, keys: list[str]) -> bool:
+    for protocol in headers.get("sec-websocket-protocol", "").split(","):
+        protocol = protocol.strip()
+        if protocol.startswith("openai-insecure-api-key."):
+            token = protocol.removeprefix("openai-insecure-api-key.")
+            return any(hmac.compare_digest(token, key) for key in keys)
     header = headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() not in ("bearer", "basic"):

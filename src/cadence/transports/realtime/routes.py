@@ -24,7 +24,8 @@ def realtime_routes(factory: PipelineFactory, authorized) -> APIRouter:
                            "message": "missing or wrong API key (Authorization: Bearer <key> or Basic <key>)"}},
                 status_code=401))
             return
-        await websocket.accept()
+        offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
+        await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
         session = RealtimeSession(factory, websocket.send_json, model=model, user_id=user_id)
         await session.start()
         try:
