@@ -113,20 +113,20 @@ class PipelineFactory:
         instructions: str | None = None,
         user_id: str | None = None,
         task_params: dict[str, Any] | None = None,
-        before: dict[str, list[FrameProcessor]] | None = None,
+        after: dict[str, list[FrameProcessor]] | None = None,
     ) -> SessionPipeline:
         """A pipeline ``transport_in → stages → transport_out → tails`` and its task.
 
-        ``before`` places a transport's own processors in front of the first stage of a
-        type, e.g. ``{"llm": [gate]}``.
+        ``after`` places a transport's own processors right after the first stage of a
+        type, e.g. ``{"context": [gate]}``.
         """
         context = self.context(instructions, user_id)
         stages = self.build_stages(context)
         processors = []
-        pending = dict(before or {})
+        pending = dict(after or {})
         for stage, config in zip(stages, self.config.stages):
-            processors += pending.pop(config.spec.name, [])
             processors.append(stage.processor)
+            processors += pending.pop(config.spec.name, [])
         if pending:
             raise ConfigError(f"{self.config.source}: this transport needs a {' and a '.join(pending)} stage")
         tails = [p for stage in stages for p in stage.tail]

@@ -90,7 +90,7 @@ class RealtimeSession:
         self.transport_out = RealtimeOutputTransport(params, on_audio=self._on_audio)
         self.pipeline: SessionPipeline = factory.build(
             self.transport_in, self.transport_out, instructions=config.session.instructions,
-            user_id=user_id, before={"llm": [self.gate]},
+            user_id=user_id, after={"context": [self.gate]},
         )
         self.pipeline.task.add_observer(_FrameEvents(self))
         self._hook_aggregators()
