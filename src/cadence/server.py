@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from cadence.pipelines.builder import PipelineFactory
 from cadence.router.http import openai_error, router_routes
 from cadence.transports.realtime.routes import realtime_routes
+from cadence.transports.realtime.webrtc import webrtc_routes
 
 OPEN_PATHS = {"/healthz", "/"}
 PAGE = Path(__file__).parent / "web" / "index.html"
@@ -39,7 +40,9 @@ def create_app(factory: PipelineFactory) -> FastAPI:
                              "cooling_down": factory.router.health.cooling()})
 
     app.include_router(router_routes(factory.router))
-    app.include_router(realtime_routes(factory, lambda headers, query: not keys or _authorized(headers, keys)))
+    authorized = lambda headers, query: not keys or _authorized(headers, keys)  # noqa: E731
+    app.include_router(realtime_routes(factory, authorized))
+    app.include_router(webrtc_routes(factory, authorized))
     return app
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,21 +19,12 @@ from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.frames.frames import (
     CancelFrame,
     LLMConfigureOutputFrame,
-    LLMFullResponseStartFrame,
     LLMMessagesAppendFrame,
     LLMRunFrame,
-    LLMTextFrame,
     LLMUpdateSettingsFrame,
-    MetricsFrame,
-    TTSTextFrame,
-    UserStoppedSpeakingFrame,
-    VADUserStartedSpeakingFrame,
-    VADUserStoppedSpeakingFrame,
 )
-from pipecat.metrics.metrics import LLMUsageMetricsData
-from pipecat.observers.base_observer import BaseObserver, FramePushed
-from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.settings import LLMSettings
+from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.base_transport import TransportParams
 from pipecat.workers.runner import WorkerRunner
 
@@ -45,6 +37,7 @@ from cadence.transports.realtime.protocol import (
     new_id,
     parse_client_event,
 )
+from cadence.transports.realtime.observer import SessionEvents
 from cadence.transports.realtime.responses import Response
 from cadence.transports.realtime.session_state import default_session, merge_session, new_session_id, turn_settings
 from cadence.transports.realtime.transport import RealtimeInputTransport, RealtimeOutputTransport, ResponseGate
@@ -53,11 +46,20 @@ WIRE_RATE = 24000  # audio/pcm in the GA protocol is 24 kHz
 MAX_AHEAD_MS = 10_000  # how far ahead of real time a client may send audio
 
 
+@dataclass
+class Media:
+    """How audio travels: as events (WebSocket) or on media tracks (WebRTC)."""
+
+    transport_in: FrameProcessor
+    transport_out: FrameProcessor
+    audio_over_events: bool
+
+
 class RealtimeSession:
     """Protocol state and one pipeline for one connected client."""
 
     def __init__(self, factory: PipelineFactory, send: Callable[[dict[str, Any]], Awaitable[None]], *,
-                 model: str | None, user_id: str | None):
+                 model: str | None, user_id: str | None, media: Media | None = None):
         self.factory = factory
         self._send = send
         self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
@@ -81,18 +83,22 @@ class RealtimeSession:
         self._first_audio_at: float | None = None
         self._buffer = bytearray()  # input audio held for a manual commit (turn_detection: null)
         self._resample_in = create_stream_resampler()
+        self._resample_codec = create_stream_resampler()
         self._resample_out = create_stream_resampler()
         self._idle_task: asyncio.Task | None = None
         self.gate = ResponseGate()
-        params = TransportParams(audio_in_enabled=True, audio_in_sample_rate=self.in_rate, audio_out_enabled=True,
-                                 audio_out_sample_rate=config.transport.audio_out_sample_rate)
-        self.transport_in = RealtimeInputTransport(params)
-        self.transport_out = RealtimeOutputTransport(params, on_audio=self._on_audio)
+        if media is None:
+            params = TransportParams(audio_in_enabled=True, audio_in_sample_rate=self.in_rate, audio_out_enabled=True,
+                                     audio_out_sample_rate=config.transport.audio_out_sample_rate)
+            media = Media(RealtimeInputTransport(params), RealtimeOutputTransport(params, on_audio=self._on_audio), True)
+        self.media = media
+        self.transport_in, self.transport_out = media.transport_in, media.transport_out
+        self._started_at = time.monotonic()
         self.pipeline: SessionPipeline = factory.build(
             self.transport_in, self.transport_out, instructions=config.session.instructions,
             user_id=user_id, after={"context": [self.gate]},
         )
-        self.pipeline.task.add_observer(_FrameEvents(self))
+        self.pipeline.task.add_observer(SessionEvents(self))
         self._hook_aggregators()
         self._runner_task: asyncio.Task | None = None
         self._writer_task: asyncio.Task | None = None
@@ -159,6 +165,8 @@ class RealtimeSession:
         self.emit({"type": "session.updated", "session": self.state})
 
     async def _on_input_audio_buffer_append(self, event, data) -> None:
+        if not self.media.audio_over_events:
+            raise ProtocolError("invalid_state", "this session's audio travels on its WebRTC track, not in events")
         audio = decode_audio(data["audio"])
         pcm = await self._decode_input(audio)
         chunk_ms = len(pcm) / 2 / WIRE_RATE * 1000
@@ -173,7 +181,7 @@ class RealtimeSession:
         if turn_settings(self.state).mode is None:
             self._buffer.extend(pcm_in)
         elif pcm_in:
-            await self.transport_in.feed(pcm_in)
+            await self.transport_in.feed(pcm_in)  # type: ignore[attr-defined]
 
     async def _on_input_audio_buffer_commit(self, event, data) -> None:
         if turn_settings(self.state).mode is not None:
@@ -286,16 +294,35 @@ class RealtimeSession:
                 else:
                     self._finish_response("completed", response)
 
+    @property
+    def heard_ms(self) -> float:
+        """How much input audio the session has heard (the client's clock over WebSocket)."""
+        if self.media.audio_over_events:
+            return self.input_ms
+        return (time.monotonic() - self._started_at) * 1000
+
+    def on_audio_played(self, duration_ms: float) -> None:
+        if not self.media.audio_over_events and self.response and not self.response.text_only:
+            self.response.audio_ms += duration_ms
+
+    def on_output_started(self) -> None:
+        if not self.media.audio_over_events:
+            self.emit({"type": "output_audio_buffer.started", "response_id": self.response.id if self.response else None})
+
+    def on_output_stopped(self) -> None:
+        if not self.media.audio_over_events:
+            self.emit({"type": "output_audio_buffer.stopped", "response_id": self.response.id if self.response else None})
+
     def on_speech_started(self, start_secs: float) -> None:
         self._cancel_idle()
         if self.user_item is None:
             self.user_item = new_id("item")
-        start_ms = max(0, int(self.input_ms - start_secs * 1000))
+        start_ms = max(0, int(self.heard_ms - start_secs * 1000))
         self.emit({"type": "input_audio_buffer.speech_started", "audio_start_ms": start_ms, "item_id": self.user_item})
 
     def on_speech_stopped(self, stop_secs: float) -> None:
         if self.user_item:
-            end_ms = max(0, int(self.input_ms - stop_secs * 1000))
+            end_ms = max(0, int(self.heard_ms - stop_secs * 1000))
             self.emit({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end_ms, "item_id": self.user_item})
 
     def on_turn_ended(self) -> None:
@@ -347,7 +374,7 @@ class RealtimeSession:
 
     async def _cancel_response(self) -> None:
         if self.response and not self.response.done:
-            await self.transport_in.interrupt()
+            await self.transport_in.broadcast_interruption()
             self._finish_response("cancelled", reason="client_cancelled")
 
     def _commit_user_item(self, item_id: str | None = None) -> str:
@@ -369,7 +396,7 @@ class RealtimeSession:
         if text:
             self.emit({"type": "conversation.item.input_audio_transcription.completed", "item_id": item_id,
                        "content_index": 0, "transcript": text,
-                       "usage": {"type": "duration", "seconds": round(self.input_ms / 1000, 3)}})
+                       "usage": {"type": "duration", "seconds": round(self.heard_ms / 1000, 3)}})
         else:
             self.emit({"type": "conversation.item.input_audio_transcription.failed", "item_id": item_id,
                        "content_index": 0, "error": {"type": "transcription_error", "code": "no_speech",
@@ -418,7 +445,7 @@ class RealtimeSession:
         timeout = turn_settings(self.state).idle_timeout_ms
         self._cancel_idle()
         if timeout:
-            self._idle_task = asyncio.create_task(self._idle(timeout, self.input_ms))
+            self._idle_task = asyncio.create_task(self._idle(timeout, self.heard_ms))
 
     def _cancel_idle(self) -> None:
         if self._idle_task:
@@ -428,14 +455,14 @@ class RealtimeSession:
     async def _idle(self, timeout_ms: int, since_ms: float) -> None:
         await asyncio.sleep(timeout_ms / 1000)
         self.emit({"type": "input_audio_buffer.timeout_triggered", "audio_start_ms": int(since_ms),
-                   "audio_end_ms": int(self.input_ms), "item_id": new_id("item")})
+                   "audio_end_ms": int(self.heard_ms), "item_id": new_id("item")})
 
     async def _decode_input(self, audio: bytes) -> bytes:
         kind = (self.state["audio"]["input"].get("format") or {}).get("type", "audio/pcm")
         if kind == "audio/pcmu":
-            return await ulaw_to_pcm(audio, 8000, WIRE_RATE, self._resample_in)
+            return await ulaw_to_pcm(audio, 8000, WIRE_RATE, self._resample_codec)
         if kind == "audio/pcma":
-            return await alaw_to_pcm(audio, 8000, WIRE_RATE, self._resample_in)
+            return await alaw_to_pcm(audio, 8000, WIRE_RATE, self._resample_codec)
         if len(audio) % 2:
             raise ProtocolError("invalid_audio", "audio/pcm must be 16-bit samples (an even number of bytes)",
                                 param="audio")
@@ -476,39 +503,3 @@ class RealtimeSession:
                     messages[index] = {**message, "content": new_text}
                 context.set_messages(messages)
                 return
-
-
-class _FrameEvents(BaseObserver):
-    """Turns frames seen anywhere in the pipeline into session callbacks (once per frame)."""
-
-    def __init__(self, session: RealtimeSession):
-        super().__init__()
-        self._session = session
-        self._seen: set[int] = set()
-
-    async def on_push_frame(self, data: FramePushed) -> None:
-        frame, source = data.frame, type(data.source).__name__
-        if frame.id in self._seen or data.direction != FrameDirection.DOWNSTREAM:
-            return
-        session = self._session
-        if isinstance(frame, VADUserStartedSpeakingFrame) and source == "VADProcessor":
-            session.on_speech_started(frame.start_secs)
-        elif isinstance(frame, VADUserStoppedSpeakingFrame) and source == "VADProcessor":
-            session.on_speech_stopped(frame.stop_secs)
-        elif isinstance(frame, UserStoppedSpeakingFrame) and source == "UserTurnProcessor":
-            session.on_turn_ended()
-        elif isinstance(frame, LLMFullResponseStartFrame) and "LLM" in source:
-            session.on_response_started()
-        elif isinstance(frame, LLMTextFrame) and "LLM" in source:
-            session.on_llm_text(frame.text)
-        elif isinstance(frame, TTSTextFrame) and "TTS" in source:
-            session.on_spoken_text(frame.text)
-        elif isinstance(frame, MetricsFrame) and "LLM" in source:
-            for item in frame.data:
-                if isinstance(item, LLMUsageMetricsData):
-                    session.on_usage(item.value)
-        else:
-            return
-        self._seen.add(frame.id)
-        if len(self._seen) > 10_000:
-            self._seen.clear()

@@ -28,10 +28,6 @@ class RealtimeInputTransport(BaseInputTransport):
         """Push one chunk of the user's audio."""
         await self.push_audio_frame(InputAudioRawFrame(pcm, sample_rate=self.sample_rate, num_channels=1))
 
-    async def interrupt(self) -> None:
-        """Stop the reply in progress (LLM and TTS), as barge-in does."""
-        await self.broadcast_interruption()
-
 
 class RealtimeOutputTransport(BaseOutputTransport):
     """Passes each chunk of reply audio (16-bit mono PCM) to ``on_audio``."""

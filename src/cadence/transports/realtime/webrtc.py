@@ -1,0 +1,86 @@
+"""The Realtime protocol over WebRTC, in OpenAI's shape: POST an SDP offer, get the answer.
+
+The client's microphone arrives on its audio track and the reply goes back on the server's
+track (pipecat's SmallWebRTC transport, on aiortc); the protocol's events travel as JSON
+on the client's data channel (OpenAI names it ``oai-events``) and are handled by the same
+``RealtimeSession`` as over WebSocket, minus the audio-in-events parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from loguru import logger
+
+from cadence.pipelines.builder import PipelineFactory
+from cadence.transports.realtime.session import Media, RealtimeSession
+
+_sessions: set[asyncio.Task] = set()
+
+
+def webrtc_routes(factory: PipelineFactory, authorized) -> APIRouter:
+    """``POST /v1/realtime/calls`` (GA) and ``POST /v1/realtime`` (beta): SDP offer in, answer out."""
+    from pipecat.transports.base_transport import TransportParams
+    from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
+    from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
+
+    api = APIRouter()
+    transport_config = factory.config.config.transport
+
+    async def call(request: Request) -> Response:
+        if not authorized(request.headers, request.query_params):
+            return JSONResponse({"error": {"type": "invalid_request_error", "code": "invalid_api_key",
+                                           "message": "missing or wrong API key"}}, status_code=401)
+        body = (await request.body()).decode("utf-8", "replace")
+        if "json" in request.headers.get("content-type", ""):
+            body = (json.loads(body) or {}).get("sdp", "")
+        if not body.startswith("v=0"):
+            return JSONResponse({"error": {"type": "invalid_request_error", "code": "invalid_sdp", "param": "sdp",
+                                           "message": "the body must be an SDP offer (Content-Type: application/sdp)"}},
+                                status_code=400)
+        connection = SmallWebRTCConnection(ice_servers=[])
+        await connection.initialize(sdp=body, type="offer")
+        answer = connection.get_answer()
+        transport = SmallWebRTCTransport(webrtc_connection=connection, params=TransportParams(
+            audio_in_enabled=True, audio_in_sample_rate=transport_config.audio_in_sample_rate,
+            audio_out_enabled=True, audio_out_sample_rate=transport_config.audio_out_sample_rate,
+        ))
+
+        async def send(event: dict[str, Any]) -> None:
+            connection.send_app_message(event)
+
+        session = RealtimeSession(
+            factory, send, model=request.query_params.get("model"), user_id=request.query_params.get("user"),
+            media=Media(transport.input(), transport.output(), audio_over_events=False),
+        )
+        closed = asyncio.Event()
+
+        @transport.event_handler("on_app_message")
+        async def on_app_message(transport, message, sender):
+            await session.handle(json.dumps(message))
+
+        @transport.event_handler("on_client_disconnected")
+        async def on_client_disconnected(transport, connection):
+            closed.set()
+
+        async def run() -> None:
+            try:
+                await session.start()
+                await closed.wait()
+            except Exception as exc:  # one call failing must not take the server down
+                logger.exception(f"webrtc session failed: {exc}")
+            finally:
+                await session.close()
+
+        task = asyncio.create_task(run())
+        _sessions.add(task)
+        task.add_done_callback(_sessions.discard)
+        return Response(answer["sdp"], media_type="application/sdp", status_code=201)
+
+    api.add_api_route("/v1/realtime/calls", call, methods=["POST"])
+    api.add_api_route("/v1/realtime", call, methods=["POST"])
+    return api
