@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from cadence.server import create_app
@@ -17,7 +18,8 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
 
-async def test_page_hears_a_question_and_plays_the_reply(nova_factory, speak, tmp_path):
+@pytest.mark.parametrize("transport", ["websocket", "webrtc"])
+async def test_page_hears_a_question_and_plays_the_reply(nova_factory, speak, tmp_path, transport):
     from playwright.async_api import async_playwright
 
     assert CHROMIUM, "the browser test needs Debian's chromium: apt-get install chromium (see the README)"
@@ -37,13 +39,16 @@ async def test_page_hears_a_question_and_plays_the_reply(nova_factory, speak, tm
         try:
             page = await browser.new_page()
             await page.goto(url + "/")
+            await page.select_option("#transport", transport)
             await page.click("#talk")
             await page.wait_for_function(
                 "window.cadenceState.userTranscripts.length > 0 && window.cadenceState.audioMs > 500"
                 " && document.querySelectorAll('.line.bot').length > 0", timeout=60_000)
             await page.wait_for_timeout(500)
             state = await page.evaluate("window.cadenceState")
-            await page.screenshot(path=str(ARTIFACTS / "browser-page.png"), full_page=True)
+            await page.screenshot(path=str(ARTIFACTS / f"browser-page-{transport}.png"), full_page=True)
+            await page.click("#talk")  # Stop: hang up cleanly so the server ends the session now
+            await page.wait_for_timeout(500)
         finally:
             await browser.close()
     assert word_error_rate(question, state["userTranscripts"][0]) <= 0.2, state["userTranscripts"]

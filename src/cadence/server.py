@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from cadence.pipelines.builder import PipelineFactory
 from cadence.router.http import openai_error, router_routes
 from cadence.transports.realtime.routes import realtime_routes
-from cadence.transports.realtime.webrtc import webrtc_routes
+from cadence.transports.realtime.webrtc import close_webrtc_sessions, webrtc_routes
 
 OPEN_PATHS = {"/healthz", "/"}
 PAGE = Path(__file__).parent / "web" / "index.html"
@@ -20,7 +21,12 @@ PAGE = Path(__file__).parent / "web" / "index.html"
 
 def create_app(factory: PipelineFactory) -> FastAPI:
     """The app serving ``factory``'s config; keys from ``server.api_keys`` guard every route but /healthz."""
-    app = FastAPI(title="Cadence", docs_url=None, redoc_url=None)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        await close_webrtc_sessions()
+
+    app = FastAPI(title="Cadence", docs_url=None, redoc_url=None, lifespan=lifespan)
     keys = [k.get_secret_value() for k in factory.config.config.server.api_keys if k.get_secret_value()]
 
     @app.middleware("http")
@@ -36,13 +42,18 @@ def create_app(factory: PipelineFactory) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
+        transport = factory.config.config.transport
         return JSONResponse({"status": "ok", "models": factory.router.models(),
+                             "transports": [k for k in ("websocket", "webrtc") if transport.serves(k)],
                              "cooling_down": factory.router.health.cooling()})
 
     app.include_router(router_routes(factory.router))
     authorized = lambda headers, query: not keys or _authorized(headers, keys)  # noqa: E731
-    app.include_router(realtime_routes(factory, authorized))
-    app.include_router(webrtc_routes(factory, authorized))
+    transport = factory.config.config.transport
+    if transport.serves("websocket"):
+        app.include_router(realtime_routes(factory, authorized))
+    if transport.serves("webrtc"):
+        app.include_router(webrtc_routes(factory, authorized))
     return app
 
 

@@ -32,9 +32,13 @@ class ServerSection(Spec):
 class TransportSection(Spec):
     """How audio reaches a session and leaves it."""
 
-    type: Literal["websocket", "webrtc"] = Field(
-        "websocket", description="Realtime transport served to clients."
+    type: Literal["websocket", "webrtc", "both"] = Field(
+        "both", description="Realtime transports served: WebSocket, WebRTC (SDP offer/answer), or both."
     )
+
+    def serves(self, kind: str) -> bool:
+        """Whether sessions over ``kind`` ('websocket' or 'webrtc') are served."""
+        return self.type in (kind, "both")
     audio_in_sample_rate: int = Field(16000, description="Rate the pipeline processes input audio at (Hz).")
     audio_out_sample_rate: int = Field(24000, description="Rate of the audio the pipeline produces (Hz).")
 

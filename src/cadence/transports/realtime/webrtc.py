@@ -22,6 +22,13 @@ from cadence.transports.realtime.session import Media, RealtimeSession
 _sessions: set[asyncio.Task] = set()
 
 
+async def close_webrtc_sessions() -> None:
+    """End every WebRTC session (at server shutdown: peers that vanished never say goodbye)."""
+    for task in list(_sessions):
+        task.cancel()
+    await asyncio.gather(*_sessions, return_exceptions=True)
+
+
 def webrtc_routes(factory: PipelineFactory, authorized) -> APIRouter:
     """``POST /v1/realtime/calls`` (GA) and ``POST /v1/realtime`` (beta): SDP offer in, answer out."""
     from pipecat.transports.base_transport import TransportParams
