@@ -308,3 +308,64 @@ async def test_barge_in_cancels_the_response_in_progress(url, speak):
     assert of(events, "input_audio_buffer.speech_started"), [e.type for e in events]
     assert events[-1].response.status == "cancelled"
     assert events[-1].response.status_details.reason == "turn_detected"
+
+
+async def spoken_turn_timing(url, speak, turn_detection: dict, provider_stt: dict | None = None) -> tuple[list, float]:
+    """Speak one question with these settings; (events, seconds from speech_stopped to committed)."""
+    audio = np.concatenate([speak("What is the capital of France?", rate=RATE), np.zeros(RATE * 5, dtype=np.int16)])
+    session = {"type": "realtime", "audio": {"input": {"turn_detection": turn_detection}}}
+    if provider_stt:
+        session["providerData"] = {"stt": provider_stt}
+    async with client(url).realtime.connect(model="cadence") as conn:
+        await collect(conn, until="session.created")
+        await conn.send({"type": "session.update", "session": session})
+        await collect(conn, until="session.updated")
+        sender = asyncio.create_task(stream_audio(conn, audio))
+        events, stamps = [], {}
+        try:
+            async def read():
+                async for event in conn:
+                    events.append(event)
+                    stamps.setdefault(event.type, asyncio.get_running_loop().time())
+                    if event.type == "input_audio_buffer.committed":
+                        return
+            await asyncio.wait_for(read(), 12)
+        except TimeoutError:
+            pass
+        sender.cancel()
+    if "input_audio_buffer.committed" not in stamps:
+        return events, float("inf")
+    return events, stamps["input_audio_buffer.committed"] - stamps["input_audio_buffer.speech_stopped"]
+
+
+async def test_end_of_turn_confidence_threshold_changes_when_the_turn_ends(url, speak):
+    _, eager = await spoken_turn_timing(url, speak, {"type": "server_vad", "endOfTurnConfidenceThreshold": 0.0})
+    _, never = await spoken_turn_timing(url, speak, {"type": "server_vad"}, {"endOfTurnConfidenceThreshold": 1.0})
+    assert eager < 1.0, eager  # confident at once: the turn ends as soon as VAD hears silence
+    assert never > 2.0, never  # never confident: only the longest wait ends the turn
+
+
+async def test_vad_threshold_changes_what_counts_as_speech(url, speak):
+    deaf, _ = await spoken_turn_timing(url, speak, {"type": "server_vad"}, {"vadThreshold": 1.0})
+    assert not [e for e in deaf if e.type == "input_audio_buffer.speech_started"]
+    heard, _ = await spoken_turn_timing(url, speak, {"type": "server_vad", "threshold": 0.5})
+    assert [e for e in heard if e.type == "input_audio_buffer.speech_started"]
+
+
+@pytest.mark.parametrize("setting", [{"idle_timeout_ms": 600}, {"inactivityTimeoutSeconds": 0.6}])
+async def test_idle_timeout_is_reported(url, setting):
+    detection = {"type": "server_vad", **({"idle_timeout_ms": 600} if "idle_timeout_ms" in setting else {})}
+    session = {"type": "realtime", "audio": {"input": {"turn_detection": detection}}}
+    if "inactivityTimeoutSeconds" in setting:
+        session["providerData"] = {"stt": setting}
+    async with client(url).realtime.connect(model="cadence") as conn:
+        await collect(conn, until="session.created")
+        await conn.send({"type": "session.update", "session": session})
+        await collect(conn, until="session.updated")
+        await conn.send({"type": "conversation.item.create", "item": {
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi!"}]}})
+        await conn.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+        await collect(conn)
+        start = asyncio.get_running_loop().time()
+        await collect(conn, until="input_audio_buffer.timeout_triggered", timeout=5)
+        assert 0.5 < asyncio.get_running_loop().time() - start < 3

@@ -89,3 +89,48 @@ def test_refuses_a_public_bind_without_a_key():
     result = run_cli(str(NOVA), "--host", "0.0.0.0", env=env, timeout=60)
     assert result.returncode == 1
     assert "refusing to listen on 0.0.0.0 with no API key" in result.stderr
+
+
+def test_openai_sdk_realtime_spoken_turn_against_run_pipeline(speak):
+    """The acceptance path: the real `run-pipeline configs/nova.yaml` process, the SDK's realtime client."""
+    import asyncio
+    import base64
+
+    import numpy as np
+    from openai import AsyncOpenAI
+
+    from conftest import word_error_rate
+
+    proc, url = start(NOVA)
+    question = "What is the capital of France?"
+    audio = np.concatenate([speak(question, rate=24000), np.zeros(24000 * 3, dtype=np.int16)]).tobytes()
+
+    async def talk():
+        client = AsyncOpenAI(api_key="unused", websocket_base_url=url.replace("http://", "ws://") + "/v1")
+        async with client.realtime.connect(model="cadence") as conn:
+            async def send():
+                for i in range(0, len(audio), 960):
+                    await conn.send({"type": "input_audio_buffer.append",
+                                     "audio": base64.b64encode(audio[i:i + 960]).decode()})
+                    await asyncio.sleep(0.02)
+            sender = asyncio.create_task(send())
+            transcript, reply, audio_deltas = None, None, 0
+            async for event in conn:
+                if event.type == "conversation.item.input_audio_transcription.completed":
+                    transcript = event.transcript
+                elif event.type == "response.output_audio.delta":
+                    audio_deltas += 1
+                elif event.type == "response.done":
+                    reply = event.response
+                    break
+            sender.cancel()
+            return transcript, reply, audio_deltas
+
+    try:
+        transcript, reply, audio_deltas = asyncio.run(asyncio.wait_for(talk(), 90))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert word_error_rate(question, transcript) <= 0.2, transcript
+    assert reply.status == "completed" and reply.output[0].content[0].transcript.strip()
+    assert audio_deltas > 10
