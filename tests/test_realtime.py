@@ -369,3 +369,28 @@ async def test_idle_timeout_is_reported(url, setting):
         start = asyncio.get_running_loop().time()
         await collect(conn, until="input_audio_buffer.timeout_triggered", timeout=5)
         assert 0.5 < asyncio.get_running_loop().time() - start < 3
+
+
+async def test_session_model_routes_and_transcription_settings_are_truthful(url, nova_factory, monkeypatch):
+    requests = []
+    real = nova_factory.router.stream
+    monkeypatch.setattr(nova_factory.router, "stream", lambda p: (requests.append(p), real(p))[1])
+    async with client(url).realtime.connect(model="gpt-realtime") as conn:
+        created = (await collect(conn, until="session.created"))[-1].session
+        assert created.model == "local/smollm2-135m-instruct"  # not a router model: the pipeline's own is used
+        await conn.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+            "transcription": {"model": "whisper-1", "prompt": "Nova, Meridian"}}}}})
+        updated = (await collect(conn, until="session.updated"))[-1].session
+        assert updated.audio.input.transcription.model == "whisper-tiny.en"
+        assert updated.audio.input.transcription.prompt == "Nova, Meridian"
+        await conn.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+            "transcription": {"language": "fr"}}}}})
+        error = (await collect(conn, until="error"))[-1].error
+        assert error.param == "session.audio.input.transcription.language"
+        await conn.send({"type": "session.update", "session": {"type": "realtime", "model": "local/smollm2-135m-instruct"}})
+        await collect(conn, until="session.updated")
+        await conn.send({"type": "conversation.item.create", "item": {
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi"}]}})
+        await conn.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+        await collect(conn)
+    assert requests[-1]["model"] == "local/smollm2-135m-instruct"

@@ -75,6 +75,8 @@ class RealtimeSession:
             turn_threshold=getattr(stages.get("turn"), "threshold", 0.5),
         )
         self.default_max_tokens = getattr(stages.get("llm"), "max_tokens", 256)
+        self.default_model = getattr(stages.get("llm"), "model", None)
+        self.stt_params = stages.get("stt")
         self.items: dict[str, dict[str, Any]] = {}
         self.user_item: str | None = None  # the user audio item being spoken
         self.committed: set[str] = set()
@@ -118,6 +120,7 @@ class RealtimeSession:
         await runner.add_workers(self.pipeline.task)
         self._runner_task = asyncio.create_task(runner.run())
         await asyncio.wait_for(started.wait(), timeout=30)  # audio may only flow once it has started
+        await self._apply_session()
         self.emit({"type": "session.created", "session": self.state})
         self.emit({"type": "conversation.created", "conversation": {"id": new_id("conv"), "object": "realtime.conversation"}})
 
@@ -432,14 +435,38 @@ class RealtimeSession:
         self.gate.automatic = settings.mode is not None and settings.create_response
         max_tokens = self.state.get("max_output_tokens")
         await self.pipeline.task.queue_frame(LLMUpdateSettingsFrame(delta=LLMSettings(
+            model=self._effective_model(),
             system_instruction=self.state.get("instructions") or "",
             max_tokens=max_tokens if isinstance(max_tokens, int) else self.default_max_tokens,
         )))
+        transcription = self.state["audio"]["input"].get("transcription") or {}
+        if self.stt_params is not None:
+            from pipecat.frames.frames import STTUpdateSettingsFrame
+            from pipecat.services.whisper.stt import WhisperSTTService
+
+            # The model that runs is the configured one: say so rather than echo another name.
+            transcription["model"] = self.stt_params.model
+            await self.pipeline.task.queue_frame(STTUpdateSettingsFrame(
+                delta=WhisperSTTService.Settings(initial_prompt=transcription.get("prompt"))))
         tts = handles.get("tts")
         if tts is not None:
             tts.set_speed(float(self.state["audio"]["output"].get("speed") or 1.0))
         await self.pipeline.task.queue_frame(
             LLMConfigureOutputFrame(skip_tts=self.state.get("output_modalities") == ["text"]))
+
+    def _effective_model(self) -> str | None:
+        """The router model this session's replies come from: the session's ``model`` when the
+        router knows it (e.g. ``gpu/Qwen/Qwen2.5-7B-Instruct``), otherwise the pipeline's own."""
+        from cadence.errors import ConfigError
+
+        requested = self.state.get("model")
+        try:
+            self.factory.router.check_model(requested)
+            model = requested
+        except ConfigError:
+            model = self.default_model
+        self.state["model"] = model
+        return model
 
     def _start_idle(self) -> None:
         timeout = turn_settings(self.state).idle_timeout_ms

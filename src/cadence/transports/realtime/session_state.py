@@ -84,6 +84,11 @@ def merge_session(current: dict[str, Any], update: dict[str, Any], *, voices: li
             raise ProtocolError("invalid_value", "providerData must be an object", param="session.providerData")
         _deep_merge(merged["providerData"], provider_data)
     _check(merged, voices)
+    language = (merged["audio"]["input"].get("transcription") or {}).get("language")
+    model = (current["audio"]["input"].get("transcription") or {}).get("model", "")
+    if language and model.endswith(".en") and language != "en":
+        raise ProtocolError("invalid_value", f"the transcription model {model} is English-only; language must be 'en'",
+                            param="session.audio.input.transcription.language")
     merged["providerData"]["unsupported"] = sorted(k for k in merged["providerData"] if k in NOT_YET)
     return merged
 
