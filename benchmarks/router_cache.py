@@ -138,7 +138,7 @@ async def main(args: argparse.Namespace) -> None:
 
     rows = []
     # Ideal: a replica of its own for every user (each user played alone on one replica).
-    ideal_prompt = ideal_cached = 0.0
+    ideal_cached = 0.0
     ideal_ttft: list[float] = []
     solo = make_router(1, "sticky")
     for user in range(args.users):

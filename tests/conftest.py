@@ -26,7 +26,11 @@ def store() -> ModelStore:
 
 @pytest.fixture(scope="session")
 def nova_factory(store: ModelStore) -> PipelineFactory:
-    factory = PipelineFactory(load_and_validate(str(NOVA)), store)
+    config = load_and_validate(str(NOVA))
+    for stage in config.stages:
+        if stage.spec.name == "llm":
+            stage.params.seed = 7  # repeatable replies: a test's outcome must not depend on sampling luck
+    factory = PipelineFactory(config, store)
     factory.prepare()
     return factory
 

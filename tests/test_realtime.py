@@ -140,7 +140,6 @@ async def test_session_update_applies_and_echoes(url, nova_factory, monkeypatch)
         assert updated.audio.input.turn_detection.silence_duration_ms == 300
         extra = updated.model_extra["providerData"]
         assert extra["memory"] == {"auto_summarize": True} and extra["unsupported"] == ["memory"]
-        handles = [s for s in nova_factory.store._models]  # noqa: F841 - models are shared, not rebuilt
         await conn.send({"type": "session.update", "session": {"providerData": {"stt": {"inactivityTimeoutSeconds": 9}}}})
         again = (await collect(conn, until="session.updated"))[-1].session.model_extra["providerData"]
         assert again["stt"] == {"vadThreshold": 0.6, "inactivityTimeoutSeconds": 9}  # merged, not replaced

@@ -139,7 +139,7 @@ async def test_a_backend_400_is_not_retried(client):
 
 async def test_sticky_users_stay_on_their_replica(client):
     homes = {}
-    for round_ in range(3):
+    for _ in range(3):
         for user in [f"user-{i}" for i in range(12)]:
             reply = await client.chat.completions.create(model="fleet/m", messages=HELLO, user=user)
             replica = reply.metadata["attempts"][0]["replica"]

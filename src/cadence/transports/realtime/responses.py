@@ -9,7 +9,7 @@ from typing import Any
 class Response:
     """A response and the single assistant message item it produces."""
 
-    def __init__(self, response_id: str, item_id: str, modalities: list[str], session_modalities: Any):
+    def __init__(self, response_id: str, item_id: str, modalities: list[str]):
         self.id = response_id
         self.item_id = item_id
         self.modalities = modalities
@@ -52,7 +52,7 @@ class Response:
                              "output_token_details": {"text_tokens": completion, "audio_tokens": 0}}
         return body
 
-    def started_events(self, previous_item_id: str | None, session: dict[str, Any]) -> list[dict[str, Any]]:
+    def started_events(self, previous_item_id: str | None) -> list[dict[str, Any]]:
         item = self.item()
         return [
             {"type": "response.created", "response": self.resource()},

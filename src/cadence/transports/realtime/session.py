@@ -14,16 +14,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loguru import logger
-from pipecat.audio.utils import alaw_to_pcm, create_stream_resampler, pcm_to_alaw, pcm_to_ulaw, ulaw_to_pcm
-from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import (
     CancelFrame,
     LLMConfigureOutputFrame,
     LLMMessagesAppendFrame,
     LLMRunFrame,
-    LLMUpdateSettingsFrame,
 )
-from pipecat.services.settings import LLMSettings
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.base_transport import TransportParams
 from pipecat.workers.runner import WorkerRunner
@@ -37,12 +34,13 @@ from cadence.transports.realtime.protocol import (
     new_id,
     parse_client_event,
 )
+from cadence.transports.realtime.apply import apply_session
 from cadence.transports.realtime.observer import SessionEvents
 from cadence.transports.realtime.responses import Response
 from cadence.transports.realtime.session_state import default_session, merge_session, new_session_id, turn_settings
 from cadence.transports.realtime.transport import RealtimeInputTransport, RealtimeOutputTransport, ResponseGate
+from cadence.transports.realtime.wire_audio import WIRE_RATE, WireAudio
 
-WIRE_RATE = 24000  # audio/pcm in the GA protocol is 24 kHz
 MAX_AHEAD_MS = 10_000  # how far ahead of real time a client may send audio
 
 
@@ -81,12 +79,13 @@ class RealtimeSession:
         self.user_item: str | None = None  # the user audio item being spoken
         self.committed: set[str] = set()
         self.response: Response | None = None
+        self.responses: dict[str, Response] = {}  # by assistant item id
+        self._next_modalities: list[str] | None = None  # set by response.create for the next response
         self.input_ms = 0.0  # audio received so far (client clock)
         self._first_audio_at: float | None = None
         self._buffer = bytearray()  # input audio held for a manual commit (turn_detection: null)
-        self._resample_in = create_stream_resampler()
-        self._resample_codec = create_stream_resampler()
-        self._resample_out = create_stream_resampler()
+        self._resample_in = create_stream_resampler()  # 24 kHz wire audio → the pipeline's input rate
+        self.wire = WireAudio()
         self._idle_task: asyncio.Task | None = None
         self.gate = ResponseGate()
         if media is None:
@@ -120,7 +119,7 @@ class RealtimeSession:
         await runner.add_workers(self.pipeline.task)
         self._runner_task = asyncio.create_task(runner.run())
         await asyncio.wait_for(started.wait(), timeout=30)  # audio may only flow once it has started
-        await self._apply_session()
+        await apply_session(self)
         self.emit({"type": "session.created", "session": self.state})
         self.emit({"type": "conversation.created", "conversation": {"id": new_id("conv"), "object": "realtime.conversation"}})
 
@@ -164,14 +163,14 @@ class RealtimeSession:
 
     async def _on_session_update(self, event, data) -> None:
         self.state = merge_session(self.state, data["session"], voices=self.voices)
-        await self._apply_session()
+        await apply_session(self)
         self.emit({"type": "session.updated", "session": self.state})
 
     async def _on_input_audio_buffer_append(self, event, data) -> None:
         if not self.media.audio_over_events:
             raise ProtocolError("invalid_state", "this session's audio travels on its WebRTC track, not in events")
         audio = decode_audio(data["audio"])
-        pcm = await self._decode_input(audio)
+        pcm = await self.wire.decode(audio, (self.state["audio"]["input"].get("format") or {}).get("type", "audio/pcm"))
         chunk_ms = len(pcm) / 2 / WIRE_RATE * 1000
         now = time.monotonic()
         self._first_audio_at = self._first_audio_at or now
@@ -265,11 +264,7 @@ class RealtimeSession:
 
     # -- pipeline events ---------------------------------------------------------------
 
-    responses: dict[str, Response] = {}
-    _next_modalities: list[str] | None = None
-
     def _hook_aggregators(self) -> None:
-        self.responses = {}
         user = self.pipeline.find("LLMUserAggregator")
         assistant = self.pipeline.find("LLMAssistantAggregator")
 
@@ -336,10 +331,10 @@ class RealtimeSession:
         modalities = self._next_modalities or self.state.get("output_modalities") or ["audio"]
         self._next_modalities = None
         previous = self._last_item_id()
-        self.response = Response(new_id("resp"), new_id("item"), modalities, self.state.get("output_modalities"))
+        self.response = Response(new_id("resp"), new_id("item"), modalities)
         self.responses[self.response.item_id] = self.response
         self.items[self.response.item_id] = self.response.item()
-        for event in self.response.started_events(previous, self.state):
+        for event in self.response.started_events(previous):
             self.emit(event)
         self._cancel_idle()
 
@@ -358,7 +353,7 @@ class RealtimeSession:
     async def _on_audio(self, pcm: bytes) -> None:
         if not self.response or self.response.done or self.response.text_only:
             return
-        wire = await self._encode_output(pcm)
+        wire = await self.wire.encode(pcm, (self.state["audio"]["output"].get("format") or {}).get("type", "audio/pcm"))
         self.emit(self.response.audio_delta(wire, len(pcm) / 2 / WIRE_RATE * 1000))
 
     # -- helpers -----------------------------------------------------------------------
@@ -421,53 +416,6 @@ class RealtimeSession:
 
         return await asyncio.to_thread(run)
 
-    async def _apply_session(self) -> None:
-        handles = self.pipeline.context.handles
-        settings = turn_settings(self.state)
-        if "vad_analyzer" in handles:
-            analyzer = handles["vad_analyzer"]
-            current = analyzer.params
-            analyzer.set_params(VADParams(confidence=settings.vad_confidence, start_secs=current.start_secs,
-                                          stop_secs=settings.vad_stop_secs, min_volume=current.min_volume))
-        if "turn_analyzer" in handles:
-            handles["turn_analyzer"].configure(threshold=settings.end_of_turn_threshold,
-                                               stop_secs=settings.max_wait_secs)
-        self.gate.automatic = settings.mode is not None and settings.create_response
-        max_tokens = self.state.get("max_output_tokens")
-        await self.pipeline.task.queue_frame(LLMUpdateSettingsFrame(delta=LLMSettings(
-            model=self._effective_model(),
-            system_instruction=self.state.get("instructions") or "",
-            max_tokens=max_tokens if isinstance(max_tokens, int) else self.default_max_tokens,
-        )))
-        transcription = self.state["audio"]["input"].get("transcription") or {}
-        if self.stt_params is not None:
-            from pipecat.frames.frames import STTUpdateSettingsFrame
-            from pipecat.services.whisper.stt import WhisperSTTService
-
-            # The model that runs is the configured one: say so rather than echo another name.
-            transcription["model"] = self.stt_params.model
-            await self.pipeline.task.queue_frame(STTUpdateSettingsFrame(
-                delta=WhisperSTTService.Settings(initial_prompt=transcription.get("prompt"))))
-        tts = handles.get("tts")
-        if tts is not None:
-            tts.set_speed(float(self.state["audio"]["output"].get("speed") or 1.0))
-        await self.pipeline.task.queue_frame(
-            LLMConfigureOutputFrame(skip_tts=self.state.get("output_modalities") == ["text"]))
-
-    def _effective_model(self) -> str | None:
-        """The router model this session's replies come from: the session's ``model`` when the
-        router knows it (e.g. ``gpu/Qwen/Qwen2.5-7B-Instruct``), otherwise the pipeline's own."""
-        from cadence.errors import ConfigError
-
-        requested = self.state.get("model")
-        try:
-            self.factory.router.check_model(requested)
-            model = requested
-        except ConfigError:
-            model = self.default_model
-        self.state["model"] = model
-        return model
-
     def _start_idle(self) -> None:
         timeout = turn_settings(self.state).idle_timeout_ms
         self._cancel_idle()
@@ -483,25 +431,6 @@ class RealtimeSession:
         await asyncio.sleep(timeout_ms / 1000)
         self.emit({"type": "input_audio_buffer.timeout_triggered", "audio_start_ms": int(since_ms),
                    "audio_end_ms": int(self.heard_ms), "item_id": new_id("item")})
-
-    async def _decode_input(self, audio: bytes) -> bytes:
-        kind = (self.state["audio"]["input"].get("format") or {}).get("type", "audio/pcm")
-        if kind == "audio/pcmu":
-            return await ulaw_to_pcm(audio, 8000, WIRE_RATE, self._resample_codec)
-        if kind == "audio/pcma":
-            return await alaw_to_pcm(audio, 8000, WIRE_RATE, self._resample_codec)
-        if len(audio) % 2:
-            raise ProtocolError("invalid_audio", "audio/pcm must be 16-bit samples (an even number of bytes)",
-                                param="audio")
-        return audio
-
-    async def _encode_output(self, pcm: bytes) -> bytes:
-        kind = (self.state["audio"]["output"].get("format") or {}).get("type", "audio/pcm")
-        if kind == "audio/pcmu":
-            return await pcm_to_ulaw(pcm, WIRE_RATE, 8000, self._resample_out)
-        if kind == "audio/pcma":
-            return await pcm_to_alaw(pcm, WIRE_RATE, 8000, self._resample_out)
-        return pcm
 
     def _item(self, item_id: str) -> dict[str, Any]:
         if item_id not in self.items:
