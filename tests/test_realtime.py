@@ -291,10 +291,12 @@ async def test_keys_are_checked_before_the_upgrade(nova_factory, monkeypatch):
                 assert json.loads(await ws.recv())["type"] == "session.created"
 
 
-async def test_barge_in_cancels_the_response_in_progress(url, speak):
+@pytest.mark.parametrize("interrupt", [True, False])
+async def test_barge_in_cancels_the_response_in_progress(url, speak, interrupt):
     async with client(url).realtime.connect(model="cadence") as conn:
         await collect(conn, until="session.created")
-        await conn.send({"type": "session.update", "session": {"type": "realtime", "max_output_tokens": 400}})
+        await conn.send({"type": "session.update", "session": {"type": "realtime", "max_output_tokens": 400, "audio": {
+            "input": {"turn_detection": {"type": "server_vad", "interrupt_response": interrupt}}}}})
         await collect(conn, until="session.updated")
         await conn.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [
             {"type": "input_text", "text": "Tell me a very long story about a dragon and a knight, with many details."}]}})
@@ -305,8 +307,11 @@ async def test_barge_in_cancels_the_response_in_progress(url, speak):
         events = await collect(conn, until="response.done")
         sender.cancel()
     assert of(events, "input_audio_buffer.speech_started"), [e.type for e in events]
-    assert events[-1].response.status == "cancelled"
-    assert events[-1].response.status_details.reason == "turn_detected"
+    if interrupt:
+        assert events[-1].response.status == "cancelled"
+        assert events[-1].response.status_details.reason == "turn_detected"
+    else:  # interrupt_response: false — the user is heard, the reply goes on
+        assert events[-1].response.status == "completed"
 
 
 async def spoken_turn_timing(url, speak, turn_detection: dict, provider_stt: dict | None = None) -> tuple[list, float]:
@@ -393,3 +398,21 @@ async def test_session_model_routes_and_transcription_settings_are_truthful(url,
         await conn.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
         await collect(conn)
     assert requests[-1]["model"] == "local/smollm2-135m-instruct"
+
+
+async def test_create_response_false_waits_for_response_create(url, speak):
+    audio = np.concatenate([speak("What is the capital of France?", rate=RATE), np.zeros(RATE * 4, dtype=np.int16)])
+    async with client(url).realtime.connect(model="cadence") as conn:
+        await collect(conn, until="session.created")
+        await conn.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+            "turn_detection": {"type": "server_vad", "create_response": False, "interrupt_response": False}}}}})
+        await collect(conn, until="session.updated")
+        sender = asyncio.create_task(stream_audio(conn, audio))
+        events = await collect(conn, until="conversation.item.input_audio_transcription.completed")
+        await sender
+        assert not of(events, "response.created")
+        with pytest.raises(AssertionError, match="no response.created"):
+            await collect(conn, until="response.created", timeout=2)  # nothing starts by itself
+        await conn.send({"type": "response.create"})
+        events = await collect(conn)
+    assert events[-1].response.status == "completed" and of(events, "response.output_audio.delta")

@@ -47,8 +47,10 @@ def build(params: TurnParams, context: BuildContext) -> Stage:
         ),
     )
     context.handles["turn_analyzer"] = analyzer
+    start = VADUserTurnStartStrategy(enable_interruptions=params.interruptions)
+    context.handles["turn_start"] = start
     strategies = UserTurnStrategies(
-        start=[VADUserTurnStartStrategy(enable_interruptions=params.interruptions)],
+        start=[start],
         # Transcripts flow downstream of this stage, so it decides on audio alone; the
         # context stage waits for the transcript before asking the LLM.
         stop=[TurnAnalyzerUserTurnStopStrategy(turn_analyzer=analyzer, wait_for_transcript=False)],

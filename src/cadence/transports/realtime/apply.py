@@ -27,6 +27,10 @@ async def apply_session(session: RealtimeSession) -> None:
     if "turn_analyzer" in handles:
         handles["turn_analyzer"].configure(threshold=settings.end_of_turn_threshold,
                                            stop_secs=settings.max_wait_secs)
+    if "turn_start" in handles:
+        # pipecat takes enable_interruptions only at construction; this is the one place it
+        # is changed afterwards, so interrupt_response can be switched mid-session.
+        handles["turn_start"]._enable_interruptions = settings.interrupt_response
     session.gate.automatic = settings.mode is not None and settings.create_response
     max_tokens = session.state.get("max_output_tokens")
     await session.pipeline.task.queue_frame(LLMUpdateSettingsFrame(delta=LLMSettings(
