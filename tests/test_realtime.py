@@ -416,3 +416,23 @@ async def test_create_response_false_waits_for_response_create(url, speak):
         await conn.send({"type": "response.create"})
         events = await collect(conn)
     assert events[-1].response.status == "completed" and of(events, "response.output_audio.delta")
+
+
+async def test_response_create_options_apply_to_that_response_only(url, nova_factory, monkeypatch):
+    requests = []
+    real = nova_factory.router.stream
+    monkeypatch.setattr(nova_factory.router, "stream", lambda p: (requests.append(p), real(p))[1])
+    async with client(url).realtime.connect(model="cadence") as conn:
+        await collect(conn, until="session.created")
+        await conn.send({"type": "conversation.item.create", "item": {
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello!"}]}})
+        await conn.send({"type": "response.create", "response": {
+            "output_modalities": ["text"], "instructions": "Answer in one word.", "max_output_tokens": 5}})
+        await collect(conn)
+        await conn.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+        await collect(conn)
+        await conn.send({"type": "response.create", "response": {"conversation": "none"}})
+        error = (await collect(conn, until="error"))[-1].error
+    assert error.param == "response.conversation"
+    assert requests[-2]["messages"][0]["content"] == "Answer in one word." and requests[-2]["max_tokens"] == 5
+    assert requests[-1]["messages"][0]["content"].startswith("You are Nova") and requests[-1]["max_tokens"] == 60

@@ -20,7 +20,9 @@ from pipecat.frames.frames import (
     LLMConfigureOutputFrame,
     LLMMessagesAppendFrame,
     LLMRunFrame,
+    LLMUpdateSettingsFrame,
 )
+from pipecat.services.settings import LLMSettings
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.base_transport import TransportParams
 from pipecat.workers.runner import WorkerRunner
@@ -81,6 +83,7 @@ class RealtimeSession:
         self.response: Response | None = None
         self.responses: dict[str, Response] = {}  # by assistant item id
         self._next_modalities: list[str] | None = None  # set by response.create for the next response
+        self._restore_settings = False
         self.input_ms = 0.0  # audio received so far (client clock)
         self._first_audio_at: float | None = None
         self._buffer = bytearray()  # input audio held for a manual commit (turn_detection: null)
@@ -250,8 +253,19 @@ class RealtimeSession:
             raise ProtocolError("conversation_already_has_active_response",
                                 f"response {self.response.id} is still in progress; cancel it first")
         options = data.get("response") or {}
+        if options.get("conversation") == "none" or options.get("input"):
+            raise ProtocolError("unsupported", "out-of-band responses (conversation: none, input) are not supported"
+                                " yet; the response always uses the conversation", param="response.conversation")
         modalities = options.get("output_modalities") or self.state.get("output_modalities") or ["audio"]
         self._next_modalities = modalities
+        overrides = {}
+        if options.get("instructions"):
+            overrides["system_instruction"] = options["instructions"]
+        if isinstance(options.get("max_output_tokens"), int):
+            overrides["max_tokens"] = options["max_output_tokens"]
+        if overrides:  # for this response only; the session's settings come back when it ends
+            self._restore_settings = True
+            await self.pipeline.task.queue_frame(LLMUpdateSettingsFrame(delta=LLMSettings(**overrides)))
         await self.pipeline.task.queue_frame(LLMConfigureOutputFrame(skip_tts=modalities == ["text"]))
         self.gate.allow_one()
         await self.pipeline.task.queue_frame(LLMRunFrame())
@@ -365,10 +379,11 @@ class RealtimeSession:
             self.emit(event)
         self.items[response.item_id] = response.item()
         self._start_idle()
-        if response.modalities != (self.state.get("output_modalities") or ["audio"]):
-            # A one-off text response switched speech off; the session's own modality is back.
-            asyncio.get_running_loop().create_task(self.pipeline.task.queue_frame(
-                LLMConfigureOutputFrame(skip_tts=self.state.get("output_modalities") == ["text"])))
+        if self._restore_settings or response.modalities != (self.state.get("output_modalities") or ["audio"]):
+            # The response had settings of its own (modality, instructions, length): the
+            # session's come back for the next one.
+            self._restore_settings = False
+            asyncio.get_running_loop().create_task(apply_session(self))
 
     async def _cancel_response(self) -> None:
         if self.response and not self.response.done:
