@@ -86,3 +86,32 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subpro
     """Run the installed ``run-pipeline`` console script."""
     exe = shutil.which("run-pipeline") or str(Path(sys.executable).parent / "run-pipeline")
     return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def start_server(config: Path, *args: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """Start ``run-pipeline CONFIG --port 0``; returns the process and its http://host:port."""
+    import re
+    import time
+
+    exe = shutil.which("run-pipeline") or str(Path(sys.executable).parent / "run-pipeline")
+    proc = subprocess.Popen([exe, str(config), "--port", "0", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        match = re.search(r"serving on (http://\S+)", line)
+        if match:
+            return proc, match.group(1)
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError(f"run-pipeline did not start serving: {proc.stdout.read()}")
+
+
+@pytest.fixture(scope="session")
+def nova_server():
+    """`run-pipeline configs/nova.yaml` itself, as a user starts it; yields its base URL."""
+    proc, url = start_server(NOVA)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)

@@ -9,9 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from cadence.server import create_app
 from conftest import ROOT, word_error_rate
-from servers import serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -19,7 +17,7 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
 @pytest.mark.parametrize("transport", ["websocket", "webrtc"])
-async def test_page_hears_a_question_and_plays_the_reply(nova_factory, speak, tmp_path, transport):
+async def test_page_hears_a_question_and_plays_the_reply(nova_server, speak, tmp_path, transport):
     from playwright.async_api import async_playwright
 
     assert CHROMIUM, "the browser test needs Debian's chromium: apt-get install chromium (see the README)"
@@ -29,7 +27,8 @@ async def test_page_hears_a_question_and_plays_the_reply(nova_factory, speak, tm
     sf.write(wav, np.concatenate([np.zeros(8000, dtype=np.int16), speak(question, rate=16000),
                                   np.zeros(16000 * 12, dtype=np.int16)]), 16000, subtype="PCM_16")
     ARTIFACTS.mkdir(exist_ok=True)
-    async with serving(create_app(nova_factory)) as url, async_playwright() as pw:
+    url = nova_server  # `run-pipeline configs/nova.yaml`, as a user starts it
+    async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream",

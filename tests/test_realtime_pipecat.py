@@ -20,8 +20,6 @@ from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from pipecat.workers.runner import WorkerRunner
 
-from cadence.server import create_app
-from servers import serving
 
 RATE = 24000
 
@@ -46,29 +44,29 @@ class Collector(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-async def test_pipecat_realtime_service_holds_a_conversation(nova_factory, speak):
-    async with serving(create_app(nova_factory)) as url:
-        llm = OpenAIRealtimeLLMService(api_key="unused", base_url=url.replace("http://", "ws://") + "/v1/realtime")
-        context = LLMContextAggregatorPair(LLMContext())
-        collector = Collector()
-        worker = PipelineWorker(
-            Pipeline([context.user(), llm, collector, context.assistant()]),
-            params=PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE),
-            idle_timeout_secs=None, enable_rtvi=False,
-        )
-        runner = WorkerRunner(handle_sigint=False)
-        await runner.add_workers(worker)
-        running = asyncio.create_task(runner.run())
-        await asyncio.sleep(1.0)  # the service connects and sends its session.update
-        for question in ("Hello Nova, how are you today?", "What do you like to do for fun?"):
-            collector.reply_done.clear()
-            pcm = np.concatenate([speak(question, rate=RATE), np.zeros(RATE * 2, dtype=np.int16)]).tobytes()
-            for i in range(0, len(pcm), RATE // 25):
-                await worker.queue_frame(InputAudioRawFrame(pcm[i:i + RATE // 25], sample_rate=RATE, num_channels=1))
-                await asyncio.sleep(0.02)
-            await asyncio.wait_for(collector.reply_done.wait(), 60)
-        await worker.queue_frame(EndFrame())
-        await asyncio.wait_for(running, 30)
+async def test_pipecat_realtime_service_holds_a_conversation(nova_server, speak):
+    url = nova_server  # `run-pipeline configs/nova.yaml`, as a user starts it
+    llm = OpenAIRealtimeLLMService(api_key="unused", base_url=url.replace("http://", "ws://") + "/v1/realtime")
+    context = LLMContextAggregatorPair(LLMContext())
+    collector = Collector()
+    worker = PipelineWorker(
+        Pipeline([context.user(), llm, collector, context.assistant()]),
+        params=PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE),
+        idle_timeout_secs=None, enable_rtvi=False,
+    )
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    running = asyncio.create_task(runner.run())
+    await asyncio.sleep(1.0)  # the service connects and sends its session.update
+    for question in ("Hello Nova, how are you today?", "What do you like to do for fun?"):
+        collector.reply_done.clear()
+        pcm = np.concatenate([speak(question, rate=RATE), np.zeros(RATE * 2, dtype=np.int16)]).tobytes()
+        for i in range(0, len(pcm), RATE // 25):
+            await worker.queue_frame(InputAudioRawFrame(pcm[i:i + RATE // 25], sample_rate=RATE, num_channels=1))
+            await asyncio.sleep(0.02)
+        await asyncio.wait_for(collector.reply_done.wait(), 60)
+    await worker.queue_frame(EndFrame())
+    await asyncio.wait_for(running, 30)
     replies = [r for r in collector.replies if r["text"] or r["audio"]]
     # One reply per spoken question. (After the first turn pipecat also seeds its context into
     # the session as a JSON user message and asks for a response, which is answered too.)

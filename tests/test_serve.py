@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
-import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from openai import AuthenticationError, OpenAI
 
-from conftest import NOVA, ROOT, run_cli
+from conftest import NOVA, run_cli, start_server
 from servers import closed_port
 
 LOCAL = "local/smollm2-135m-instruct"
 MESSAGES = [{"role": "user", "content": "Hi Nova! What's your favourite star?"}]
-
-
-def start(config: Path, *args: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    exe = shutil.which("run-pipeline") or str(Path(sys.executable).parent / "run-pipeline")
-    proc = subprocess.Popen([exe, str(config), "--port", "0", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        match = re.search(r"serving on (http://\S+)", line)
-        if match:
-            return proc, match.group(1)
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise AssertionError(f"run-pipeline did not start serving: {proc.stdout.read()}")
 
 
 @pytest.fixture
@@ -48,7 +27,7 @@ def nova_with_dead_provider(tmp_path) -> Path:
 
 
 def test_openai_sdk_with_failover_and_user(nova_with_dead_provider):
-    proc, url = start(nova_with_dead_provider)
+    proc, url = start_server(nova_with_dead_provider)
     try:
         client = OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
         reply = client.chat.completions.create(
@@ -72,7 +51,7 @@ def test_openai_sdk_with_failover_and_user(nova_with_dead_provider):
 
 def test_keys_are_required_when_configured():
     env = {**os.environ, "CADENCE_API_KEY": "test-key-123"}
-    proc, url = start(NOVA, env=env)
+    proc, url = start_server(NOVA, env=env)
     try:
         with pytest.raises(AuthenticationError):
             OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
@@ -91,7 +70,7 @@ def test_refuses_a_public_bind_without_a_key():
     assert "refusing to listen on 0.0.0.0 with no API key" in result.stderr
 
 
-def test_openai_sdk_realtime_spoken_turn_against_run_pipeline(speak):
+def test_openai_sdk_realtime_spoken_turn_against_run_pipeline(speak, nova_server):
     """The acceptance path: the real `run-pipeline configs/nova.yaml` process, the SDK's realtime client."""
     import asyncio
     import base64
@@ -101,7 +80,7 @@ def test_openai_sdk_realtime_spoken_turn_against_run_pipeline(speak):
 
     from conftest import word_error_rate
 
-    proc, url = start(NOVA)
+    url = nova_server
     question = "What is the capital of France?"
     audio = np.concatenate([speak(question, rate=24000), np.zeros(24000 * 3, dtype=np.int16)]).tobytes()
 
@@ -126,11 +105,7 @@ def test_openai_sdk_realtime_spoken_turn_against_run_pipeline(speak):
             sender.cancel()
             return transcript, reply, audio_deltas
 
-    try:
-        transcript, reply, audio_deltas = asyncio.run(asyncio.wait_for(talk(), 90))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    transcript, reply, audio_deltas = asyncio.run(asyncio.wait_for(talk(), 90))
     assert word_error_rate(question, transcript) <= 0.2, transcript
     assert reply.status == "completed" and reply.output[0].content[0].transcript.strip()
     assert audio_deltas > 10
