@@ -50,7 +50,6 @@ def spoken_questions(store, n: int, rate: int) -> np.ndarray:
 def hand_wired_factory(yaml_factory, seed: int):
     """The same processors as nova.yaml, constructed directly (no loader, registry or builder)."""
     from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
-    from pipecat.audio.vad.silero import SileroVADAnalyzer
     from pipecat.audio.vad.vad_analyzer import VADParams
     from pipecat.processors.aggregators.llm_context import LLMContext
     from pipecat.processors.aggregators.llm_response_universal import (
@@ -68,6 +67,7 @@ def hand_wired_factory(yaml_factory, seed: int):
 
     from cadence.pipelines.builder import Stage
     from cadence.processors.router_llm import RouterLLMService
+    from cadence.processors.silero_shared import SharedSileroVADAnalyzer
     from cadence.processors.smart_turn import SmartTurnAnalyzer
     from cadence.processors.tts import TTSParams
     from cadence.processors.tts_piper import SharedPiperTTSService
@@ -89,7 +89,8 @@ def hand_wired_factory(yaml_factory, seed: int):
             session=store.smart_turn_session("smart-turn-v3"), threshold=0.5, params=SmartTurnParams()
         )
         return [
-            Stage(VADProcessor(vad_analyzer=SileroVADAnalyzer(params=VADParams(stop_secs=0.2)))),
+            Stage(VADProcessor(vad_analyzer=SharedSileroVADAnalyzer(session=store.silero_session(),
+                                                                    params=VADParams(stop_secs=0.2)))),
             Stage(UserTurnProcessor(user_turn_strategies=UserTurnStrategies(
                 start=[VADUserTurnStartStrategy()],
                 stop=[TurnAnalyzerUserTurnStopStrategy(turn_analyzer=analyzer, wait_for_transcript=False)],

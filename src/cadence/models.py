@@ -107,6 +107,21 @@ class ModelStore:
 
         return self.get(("smart-turn", str(path), cpu_count), load)
 
+    def silero_session(self) -> Any:
+        """pipecat's bundled Silero VAD model as an onnxruntime session (shared, thread-safe)."""
+        from importlib import resources
+
+        def load() -> Any:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.inter_op_num_threads = 1
+            options.intra_op_num_threads = 1
+            path = resources.files("pipecat.audio.vad.data").joinpath("silero_vad.onnx")
+            return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"], sess_options=options)
+
+        return self.get(("silero",), load)
+
     def piper_voice(self, name_or_path: str) -> Any:
         """A Piper voice (needs the GPL-licensed `piper` extra, imported only here)."""
         path = resolve_model(name_or_path, what="TTS voice")

@@ -23,14 +23,15 @@ class VADParams(Spec):
 
 
 def build(params: VADParams, context: BuildContext) -> Stage:
-    """A VADProcessor around a fresh SileroVADAnalyzer (its state is per session; the model is 2 MB)."""
-    from pipecat.audio.vad.silero import SileroVADAnalyzer
+    """A VADProcessor with its own Silero state on the process-wide model session."""
     from pipecat.audio.vad.vad_analyzer import VADParams as PipecatVADParams
     from pipecat.processors.audio.vad_processor import VADProcessor
 
     from cadence.pipelines.builder import Stage
+    from cadence.processors.silero_shared import SharedSileroVADAnalyzer
 
-    analyzer = SileroVADAnalyzer(params=PipecatVADParams(**params.model_dump()))
+    analyzer = SharedSileroVADAnalyzer(session=context.store.silero_session(),
+                                       params=PipecatVADParams(**params.model_dump()))
     context.handles["vad_analyzer"] = analyzer
     return Stage(VADProcessor(vad_analyzer=analyzer))
 
