@@ -52,3 +52,17 @@ async def test_the_first_turn_finds_the_persona_already_prefilled():
         usage = chunk.usage or usage
     # Everything up to the end of the system block was cached before the first request.
     assert usage.prompt_tokens_details.cached_tokens >= persona_tokens - 4
+
+
+def test_the_core_package_never_imports_gpl_piper():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cadence.cli, cadence.server, cadence.pipelines.builder, cadence.router, "
+        "cadence.transports.file, cadence.transports.realtime.session, cadence.processors\n"
+        "print(sorted(m for m in sys.modules if m == 'piper' or m.startswith('piper.')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
