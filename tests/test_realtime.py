@@ -75,6 +75,22 @@ async def stream_audio(conn, pcm: np.ndarray, pace: float = 1.0) -> None:
         await asyncio.sleep(0.02 / pace)
 
 
+def spy_on_router(factory, monkeypatch) -> list:
+    """Record every request the session's LLM stage sends to the router."""
+    requests = []
+    real = factory.router.stream
+    monkeypatch.setattr(factory.router, "stream", lambda params: (requests.append(params), real(params))[1])
+    return requests
+
+
+async def text_turn(conn, text: str) -> list:
+    """Add a typed user message, ask for a text response, return its events."""
+    await conn.send({"type": "conversation.item.create", "item": {
+        "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})
+    await conn.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+    return await collect(conn)
+
+
 def of(events, kind: str) -> list:
     return [e for e in events if e.type == kind]
 
@@ -111,10 +127,7 @@ async def test_spoken_turn_with_the_openai_sdk(url, speak, transcribe):
 async def test_text_turn_with_the_openai_sdk(url):
     async with client(url).realtime.connect(model="cadence") as conn:
         await collect(conn, until="session.created")
-        await conn.send({"type": "conversation.item.create", "item": {
-            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Say hello to me!"}]}})
-        await conn.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
-        events = await collect(conn)
+        events = await text_turn(conn, "Say hello to me!")
     added = of(events, "conversation.item.added")
     assert added[0].item.role == "user" and added[1].item.role == "assistant"
     text = of(events, "response.output_text.done")[0].text
@@ -124,9 +137,7 @@ async def test_text_turn_with_the_openai_sdk(url):
 
 
 async def test_session_update_applies_and_echoes(url, nova_factory, monkeypatch):
-    requests = []
-    real = nova_factory.router.stream
-    monkeypatch.setattr(nova_factory.router, "stream", lambda p: (requests.append(p), real(p))[1])
+    requests = spy_on_router(nova_factory, monkeypatch)
     async with client(url).realtime.connect(model="cadence") as conn:
         await collect(conn, until="session.created")
         await conn.send({"type": "session.update", "session": {
@@ -143,10 +154,7 @@ async def test_session_update_applies_and_echoes(url, nova_factory, monkeypatch)
         await conn.send({"type": "session.update", "session": {"providerData": {"stt": {"inactivityTimeoutSeconds": 9}}}})
         again = (await collect(conn, until="session.updated"))[-1].session.model_extra["providerData"]
         assert again["stt"] == {"vadThreshold": 0.6, "inactivityTimeoutSeconds": 9}  # merged, not replaced
-        await conn.send({"type": "conversation.item.create", "item": {
-            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Who are you?"}]}})
-        await conn.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
-        await collect(conn)
+        await text_turn(conn, "Who are you?")
     assert requests[-1]["messages"][0] == {"role": "system", "content": "You are Captain Mira of the starship Meridian."}
 
 
@@ -214,9 +222,7 @@ async def test_manual_commit_without_turn_detection(url, speak):
 
 
 async def test_cancel_and_truncate(url, nova_factory, monkeypatch):
-    requests = []
-    real = nova_factory.router.stream
-    monkeypatch.setattr(nova_factory.router, "stream", lambda p: (requests.append(p), real(p))[1])
+    requests = spy_on_router(nova_factory, monkeypatch)
     async with client(url).realtime.connect(model="cadence") as conn:
         await collect(conn, until="session.created")
         await conn.send({"type": "conversation.item.create", "item": {
@@ -366,19 +372,14 @@ async def test_idle_timeout_is_reported(url, setting):
         await collect(conn, until="session.created")
         await conn.send({"type": "session.update", "session": session})
         await collect(conn, until="session.updated")
-        await conn.send({"type": "conversation.item.create", "item": {
-            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi!"}]}})
-        await conn.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
-        await collect(conn)
+        await text_turn(conn, "Hi!")
         start = asyncio.get_running_loop().time()
         await collect(conn, until="input_audio_buffer.timeout_triggered", timeout=5)
         assert 0.5 < asyncio.get_running_loop().time() - start < 3
 
 
 async def test_session_model_routes_and_transcription_settings_are_truthful(url, nova_factory, monkeypatch):
-    requests = []
-    real = nova_factory.router.stream
-    monkeypatch.setattr(nova_factory.router, "stream", lambda p: (requests.append(p), real(p))[1])
+    requests = spy_on_router(nova_factory, monkeypatch)
     async with client(url).realtime.connect(model="gpt-realtime") as conn:
         created = (await collect(conn, until="session.created"))[-1].session
         assert created.model == "local/smollm2-135m-instruct"  # not a router model: the pipeline's own is used
@@ -393,10 +394,7 @@ async def test_session_model_routes_and_transcription_settings_are_truthful(url,
         assert error.param == "session.audio.input.transcription.language"
         await conn.send({"type": "session.update", "session": {"type": "realtime", "model": "local/smollm2-135m-instruct"}})
         await collect(conn, until="session.updated")
-        await conn.send({"type": "conversation.item.create", "item": {
-            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi"}]}})
-        await conn.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
-        await collect(conn)
+        await text_turn(conn, "Hi")
     assert requests[-1]["model"] == "local/smollm2-135m-instruct"
 
 
@@ -419,9 +417,7 @@ async def test_create_response_false_waits_for_response_create(url, speak):
 
 
 async def test_response_create_options_apply_to_that_response_only(url, nova_factory, monkeypatch):
-    requests = []
-    real = nova_factory.router.stream
-    monkeypatch.setattr(nova_factory.router, "stream", lambda p: (requests.append(p), real(p))[1])
+    requests = spy_on_router(nova_factory, monkeypatch)
     async with client(url).realtime.connect(model="cadence") as conn:
         await collect(conn, until="session.created")
         await conn.send({"type": "conversation.item.create", "item": {
