@@ -70,7 +70,7 @@ async def test_pipecat_realtime_service_holds_a_conversation(nova_server, speak)
     replies = [r for r in collector.replies if r["text"] or r["audio"]]
     # One reply per spoken question. (After the first turn pipecat also seeds its context into
     # the session as a JSON user message and asks for a response, which is answered too.)
-    assert len(replies) >= 2, replies
-    for reply in replies:
-        assert reply["text"].strip() and "<|" not in reply["text"]
-        assert reply["audio"] > RATE * 2 // 2  # at least half a second of speech
+    # A reply cut short by the next question may have audio but no transcript yet.
+    spoken = [r for r in replies if r["text"].strip() and r["audio"] > RATE * 2 // 2]  # ≥ 0.5 s of speech
+    assert len(spoken) >= 2, replies
+    assert not any("<|" in r["text"] for r in replies)
