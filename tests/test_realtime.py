@@ -432,3 +432,31 @@ async def test_response_create_options_apply_to_that_response_only(url, nova_fac
     assert error.param == "response.conversation"
     assert requests[-2]["messages"][0]["content"] == "Answer in one word." and requests[-2]["max_tokens"] == 5
     assert requests[-1]["messages"][0]["content"].startswith("You are Nova") and requests[-1]["max_tokens"] == 60
+
+
+async def test_g711_audio_in_and_out(url, speak, transcribe):
+    import audioop
+
+    question = "What is the capital of France?"
+    pcm8k = np.concatenate([speak(question, rate=8000), np.zeros(8000 * 3, dtype=np.int16)])
+    ulaw = audioop.lin2ulaw(pcm8k.tobytes(), 2)
+    async with client(url).realtime.connect(model="cadence") as conn:
+        await collect(conn, until="session.created")
+        await conn.send({"type": "session.update", "session": {"type": "realtime", "audio": {
+            "input": {"format": {"type": "audio/pcmu"}}, "output": {"format": {"type": "audio/pcmu"}}}}})
+        await collect(conn, until="session.updated")
+
+        async def send():
+            for i in range(0, len(ulaw), 160):  # 20 ms of 8 kHz µ-law
+                await conn.send({"type": "input_audio_buffer.append", "audio": base64.b64encode(ulaw[i:i + 160]).decode()})
+                await asyncio.sleep(0.02)
+
+        sender = asyncio.create_task(send())
+        events = await collect(conn)
+        sender.cancel()
+    heard = of(events, "conversation.item.input_audio_transcription.completed")[0].transcript
+    assert word_error_rate(question, heard) <= 0.2, heard
+    reply = b"".join(base64.b64decode(d.delta) for d in of(events, "response.output_audio.delta"))
+    pcm = np.frombuffer(audioop.ulaw2lin(reply, 2), dtype=np.int16)  # one byte per 8 kHz sample
+    said = of(events, "response.output_audio_transcript.done")[0].transcript
+    assert word_error_rate(said, transcribe(pcm, 8000)) <= 0.5
