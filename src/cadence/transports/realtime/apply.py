@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 async def apply_session(session: RealtimeSession) -> None:
     """Turn detection, instructions, model, output length, speed and transcription prompt."""
     handles = session.pipeline.context.handles
-    settings = turn_settings(session.state)
+    settings = session.turn = turn_settings(session.state)
     if "vad_analyzer" in handles:
         analyzer = handles["vad_analyzer"]
         current = analyzer.params

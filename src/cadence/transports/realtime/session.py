@@ -74,6 +74,8 @@ class RealtimeSession:
             vad_stop_secs=getattr(stages.get("vad"), "stop_secs", 0.2),
             turn_threshold=getattr(stages.get("turn"), "threshold", 0.5),
         )
+        # Computed once per session.update, not per 20 ms of appended audio.
+        self.turn = turn_settings(self.state)
         self.default_max_tokens = getattr(stages.get("llm"), "max_tokens", 256)
         self.default_model = getattr(stages.get("llm"), "model", None)
         self.stt_params = stages.get("stt")
@@ -183,13 +185,13 @@ class RealtimeSession:
                                 param="audio")
         self.input_ms += chunk_ms
         pcm_in = await self._resample_in.resample(pcm, WIRE_RATE, self.in_rate)
-        if turn_settings(self.state).mode is None:
+        if self.turn.mode is None:
             self._buffer.extend(pcm_in)
         elif pcm_in:
             await self.transport_in.feed(pcm_in)  # type: ignore[attr-defined]
 
     async def _on_input_audio_buffer_commit(self, event, data) -> None:
-        if turn_settings(self.state).mode is not None:
+        if self.turn.mode is not None:
             raise ProtocolError("invalid_state", "with turn detection on, the server commits the audio buffer;"
                                 " set audio.input.turn_detection to null to commit yourself")
         if len(self._buffer) < self.in_rate * 2 // 10:  # < 100 ms
@@ -432,7 +434,7 @@ class RealtimeSession:
         return await asyncio.to_thread(run)
 
     def _start_idle(self) -> None:
-        timeout = turn_settings(self.state).idle_timeout_ms
+        timeout = self.turn.idle_timeout_ms
         self._cancel_idle()
         if timeout:
             self._idle_task = asyncio.create_task(self._idle(timeout, self.heard_ms))
