@@ -20,13 +20,13 @@ from typing import Any
 
 from openai import NotGiven, Omit
 from openai.types.chat import ChatCompletionChunk
-from openai.types.chat.chat_completion_chunk import Choice, ChoiceDelta
+from openai.types.chat.chat_completion_chunk import ChoiceDelta
 from openai.types.completion_usage import CompletionUsage
 
 from cadence.errors import CadenceError, ConfigError
 from cadence.models import ModelStore, resolve_model
 from cadence.pipelines.schema import LlamaCppProvider, OpenAICompatibleProvider, RouterSection
-from cadence.router.backends.base import Backend, BackendError, ChatRequest
+from cadence.router.backends.base import Backend, BackendError, ChatRequest, make_chunk
 from cadence.router.backends.llamacpp import LlamaCppBackend
 from cadence.router.backends.openai_compat import OpenAICompatibleBackend
 from cadence.router.hashing import HashRing
@@ -316,16 +316,9 @@ class _Dedupe:
 
 
 def _chunk(cid: str, model: str, delta: ChoiceDelta, finish: str | None = None) -> ChatCompletionChunk:
-    return ChatCompletionChunk(
-        id=cid, object="chat.completion.chunk", created=int(time.time()), model=model,
-        choices=[Choice(index=0, delta=delta, finish_reason=finish)],
-    )
+    return make_chunk(cid, model, delta, finish)
 
 
 def _usage_chunk(cid: str, model: str, usage: CompletionUsage | None, attempts: list[Attempt]) -> ChatCompletionChunk:
-    chunk = ChatCompletionChunk(
-        id=cid, object="chat.completion.chunk", created=int(time.time()), model=model, choices=[],
-        usage=usage or CompletionUsage(prompt_tokens=0, completion_tokens=0, total_tokens=0),
-        metadata={"attempts": [a.public() for a in attempts]},
-    )
-    return chunk
+    usage = usage or CompletionUsage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+    return make_chunk(cid, model, usage=usage, metadata={"attempts": [a.public() for a in attempts]})

@@ -6,7 +6,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import time
+
 from openai.types.chat import ChatCompletionChunk
+from openai.types.chat.chat_completion_chunk import Choice, ChoiceDelta
+from openai.types.completion_usage import CompletionUsage
+
+
+def make_chunk(completion_id: str, model: str, delta: ChoiceDelta | None = None, finish: str | None = None,
+               usage: CompletionUsage | None = None, **extra: Any) -> ChatCompletionChunk:
+    """One OpenAI stream chunk: a delta (and finish reason), or no choices and the usage."""
+    choices = [] if delta is None else [Choice(index=0, delta=delta, finish_reason=finish)]
+    return ChatCompletionChunk(id=completion_id, object="chat.completion.chunk", created=int(time.time()),
+                               model=model, choices=choices, usage=usage, **extra)
 
 
 class BackendError(Exception):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from openai.types.chat import ChatCompletionChunk
-from openai.types.chat.chat_completion_chunk import Choice, ChoiceDelta
+from openai.types.chat.chat_completion_chunk import ChoiceDelta
 from openai.types.completion_usage import CompletionUsage, PromptTokensDetails
 
-from cadence.router.backends.base import ChatRequest
+from cadence.router.backends.base import ChatRequest, make_chunk
 
 # Chat-template control tokens a small model sometimes prints as text; never spoken.
 _TEMPLATE_JUNK = re.compile(r"<\|[a-z_]+\|>|</?s>")
@@ -190,14 +189,10 @@ class LlamaCppBackend:
 
         self._worker.submit(work)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        created = int(time.time())
 
-        def chunk(delta: ChoiceDelta | None = None, finish: str | None = None, usage: CompletionUsage | None = None) -> ChatCompletionChunk:
-            choices = [] if delta is None else [Choice(index=0, delta=delta, finish_reason=finish)]
-            return ChatCompletionChunk(
-                id=completion_id, object="chat.completion.chunk", created=created,
-                model=self.model_name, choices=choices, usage=usage,
-            )
+        def chunk(delta: ChoiceDelta | None = None, finish: str | None = None,
+                  usage: CompletionUsage | None = None) -> ChatCompletionChunk:
+            return make_chunk(completion_id, self.model_name, delta, finish, usage)
 
         try:
             yield chunk(ChoiceDelta(role="assistant", content=""))
