@@ -125,7 +125,7 @@ async def main(args: argparse.Namespace) -> None:
     from loguru import logger
 
     from cadence.models import ModelStore
-    from cadence.pipelines import load_config_text, validate
+    from cadence.config import load_config_text, validate
     from cadence.router import Router
 
     logger.remove()

@@ -65,11 +65,10 @@ def hand_wired_factory(yaml_factory, seed: int):
     from pipecat.turns.user_turn_processor import UserTurnProcessor
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
-    from cadence.pipelines.builder import Stage
+    from cadence.stages import Stage
     from cadence.processors.router_llm import RouterLLMService
     from cadence.processors.silero_shared import SharedSileroVADAnalyzer
     from cadence.processors.smart_turn import SmartTurnAnalyzer
-    from cadence.processors.tts import TTSParams
     from cadence.processors.tts_piper import SharedPiperTTSService
     from cadence.processors.whisper_stt import SharedWhisperSTTService
 
@@ -85,6 +84,8 @@ def hand_wired_factory(yaml_factory, seed: int):
                 )
             ),
         )
+        # The file transport follows the context aggregators' events.
+        context.roles.user_aggregator, context.roles.assistant_aggregator = pair.user(), pair.assistant()
         analyzer = SmartTurnAnalyzer(
             session=store.smart_turn_session("smart-turn-v3"), threshold=0.5, params=SmartTurnParams()
         )
@@ -105,7 +106,7 @@ def hand_wired_factory(yaml_factory, seed: int):
                 model="local/smollm2-135m-instruct", system_instruction=instructions, temperature=0.7,
                 top_p=0.95, max_tokens=60, frequency_penalty=0.5, presence_penalty=0.5, seed=seed,
             ))),
-            Stage(SharedPiperTTSService(voice=store.piper_voice("en_US-joe-medium"), params=TTSParams())),
+            Stage(SharedPiperTTSService(voice=store.piper_voice("en_US-joe-medium"), voice_name="en_US-joe-medium")),
         ]
 
     class HandWired(type(yaml_factory)):
@@ -133,7 +134,7 @@ async def main(args: argparse.Namespace) -> None:
     from loguru import logger
 
     from cadence.models import ModelStore
-    from cadence.pipelines import load_and_validate
+    from cadence.config import load_and_validate
     from cadence.pipelines.builder import PipelineFactory
 
     logger.remove()

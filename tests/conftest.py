@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import collections
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cadence.models import ModelStore
-from cadence.pipelines import load_and_validate
+from cadence.config import load_and_validate
 from cadence.pipelines.builder import PipelineFactory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,23 +90,58 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subpro
     return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
-def start_server(config: Path, *args: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """Start ``run-pipeline CONFIG --port 0``; returns the process and its http://host:port."""
-    import re
-    import time
+class _DrainedOutput:
+    """Stands in for ``proc.stdout`` once a thread drains it: ``read()`` waits for the process's
+    output to end and returns the lines kept (the last ``maxlen``)."""
 
+    def __init__(self, lines: collections.deque, thread: threading.Thread):
+        self.lines = lines
+        self._thread = thread
+
+    def read(self, timeout: float = 30) -> str:
+        self._thread.join(timeout)
+        return "".join(self.lines)
+
+    def close(self) -> None:
+        pass
+
+
+def start_server(config: Path, *args: str, env: dict | None = None,
+                 timeout: float = 180) -> tuple[subprocess.Popen, str]:
+    """Start ``run-pipeline CONFIG --port 0``; returns the process and its http://host:port.
+
+    A daemon thread keeps reading the server's output (stdout and stderr) so a chatty server
+    never blocks on a full pipe; the last 2000 lines stay in ``proc.output_lines``, and
+    ``proc.stdout.read()`` returns them once the process has exited.
+    """
     exe = shutil.which("run-pipeline") or str(Path(sys.executable).parent / "run-pipeline")
     proc = subprocess.Popen([exe, str(config), "--port", "0", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        match = re.search(r"serving on (http://\S+)", line)
-        if match:
-            return proc, match.group(1)
-        if not line and proc.poll() is not None:
-            break
+    pipe = proc.stdout
+    lines: collections.deque[str] = collections.deque(maxlen=2000)
+    found: list[str] = []
+    settled = threading.Event()  # set at the "serving on" line, or when the output ends
+
+    def drain() -> None:
+        try:
+            for line in pipe:
+                lines.append(line)
+                if not found and (match := re.search(r"serving on (http://\S+)", line)):
+                    found.append(match.group(1))
+                    settled.set()
+        finally:
+            settled.set()
+            pipe.close()
+
+    thread = threading.Thread(target=drain, name=f"run-pipeline-{proc.pid}-output", daemon=True)
+    thread.start()
+    proc.output_lines = lines
+    proc.stdout = _DrainedOutput(lines, thread)
+    settled.wait(timeout)
+    if found:
+        return proc, found[0]
     proc.kill()
+    proc.wait(timeout=30)
     raise AssertionError(f"run-pipeline did not start serving: {proc.stdout.read()}")
 
 

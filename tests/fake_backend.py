@@ -3,7 +3,8 @@
 Served on loopback by the router tests. The first path segment picks the behaviour:
 ``/ok/v1``, ``/e500/v1``, ``/e429/v1``, ``/e400/v1``, ``/stall/v1`` (no first token for
 30 s), ``/drop/v1`` (streams part of a reply, then cuts the connection). Any other first
-segment behaves like ``ok`` and names itself in the reply (to tell replicas apart).
+segment behaves like ``ok`` and names itself in the reply (to tell replicas apart),
+unless a test has put that segment in ``failing``: then it answers HTTP 500.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ FULL = [*PARTIAL, ",", " there", " was", " a", " fox", "."]
 
 app = FastAPI()
 calls: list[dict] = []
+failing: set[str] = set()  # first path segments that answer 500 for now (e.g. one replica of a fleet)
 
 
 def _chunk(text: str | None, finish: str | None = None, usage: dict | None = None) -> bytes:
@@ -35,7 +37,7 @@ def _chunk(text: str | None, finish: str | None = None, usage: dict | None = Non
 async def chat(mode: str, request: Request):
     body = await request.json()
     calls.append({"mode": mode, **body})
-    if mode == "e500":
+    if mode == "e500" or mode in failing:
         return JSONResponse({"error": {"message": "backend exploded"}}, status_code=500)
     if mode == "e429":
         return JSONResponse({"error": {"message": "slow down"}}, status_code=429)

@@ -9,15 +9,34 @@ import socket
 import uvicorn
 
 
+class _Server(uvicorn.Server):
+    """A uvicorn server that sets ``ready`` once its sockets listen."""
+
+    def __init__(self, config: uvicorn.Config):
+        super().__init__(config)
+        self.ready = asyncio.Event()
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self.ready.set()
+
+
 @contextlib.asynccontextmanager
-async def serving(app):
+async def serving(app, *, start_timeout: float = 30.0):
     """Serve ``app`` on 127.0.0.1 at a free port; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
+    ready = asyncio.create_task(server.ready.wait())
+    done, _ = await asyncio.wait({task, ready}, timeout=start_timeout, return_when=asyncio.FIRST_COMPLETED)
+    if ready not in done:
+        ready.cancel()
+        if task in done:
+            task.result()  # the server's own startup error
+            raise RuntimeError("uvicorn exited before it started serving")
+        server.should_exit = True
+        await task
+        raise TimeoutError(f"uvicorn did not start serving within {start_timeout}s")
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from cadence.errors import ConfigError
-from cadence.pipelines import load_and_validate, load_config_text, validate
+from cadence.config import load_and_validate, load_config_text, validate
 from conftest import NOVA, run_cli
 
 

@@ -7,7 +7,7 @@ from pipecat.processors.frame_processor import FrameProcessor
 
 from cadence.errors import ConfigError
 from cadence.models import ModelStore, resolve_model
-from cadence.pipelines import load_and_validate
+from cadence.config import load_and_validate
 from cadence.pipelines.builder import PipelineFactory
 from conftest import NOVA
 

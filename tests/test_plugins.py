@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cadence.errors import ConfigError
-from cadence.pipelines import load_and_validate
+from cadence.config import load_and_validate
 from cadence.pipelines.builder import PipelineFactory
 from cadence.transports.file import FileConversation
 from conftest import NOVA, ROOT, run_cli

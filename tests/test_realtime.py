@@ -258,7 +258,9 @@ async def test_cancel_and_truncate(url, nova_factory, monkeypatch):
         assert kept not in [m["content"] for m in requests[-1]["messages"] if m["role"] == "assistant"]
 
 
-async def test_inworld_path_and_concurrent_sessions_stay_isolated(url):
+async def test_inworld_path_and_concurrent_sessions_stay_isolated(url, nova_factory, monkeypatch):
+    requests = spy_on_router(nova_factory, monkeypatch)
+
     async def chat(path: str, instructions: str, text: str) -> tuple[str, list]:
         async with websockets.connect(f"{url}{path}") as ws:
             events = [json.loads(await ws.recv())]
@@ -272,14 +274,17 @@ async def test_inworld_path_and_concurrent_sessions_stay_isolated(url):
             return event["response"]["output"][0]["content"][0]["text"], events
 
     (a, events_a), (b, events_b) = await asyncio.gather(
-        chat("/v1/realtime?model=cadence", "You are Ada.", "Hi Ada!"),
-        chat("/api/v1/realtime/session?key=user-b&protocol=realtime", "You are Bob.", "Hi Bob!"),
+        chat("/v1/realtime?model=cadence", "You are Ada.", "Hi Ada, I keep bees."),
+        chat("/api/v1/realtime/session?key=user-b&protocol=realtime", "You are Bob.", "Hi Bob, I fly kites."),
     )
     assert a.strip() and b.strip()
-    ids_a = {e.get("item_id") or (e.get("item") or {}).get("id") for e in events_a} - {None}
-    ids_b = {e.get("item_id") or (e.get("item") or {}).get("id") for e in events_b} - {None}
-    assert ids_a and ids_b and not ids_a & ids_b
+    # Each session's LLM saw its own persona and its own user's words, never the other's.
+    by_persona = {r["messages"][0]["content"]: r["messages"] for r in requests}
+    assert set(by_persona) == {"You are Ada.", "You are Bob."}, list(by_persona)
+    ada, bob = json.dumps(by_persona["You are Ada."]), json.dumps(by_persona["You are Bob."])
+    assert "bees" in ada and "kites" not in ada and "kites" in bob and "bees" not in bob
     assert events_a[0]["session"]["id"] != events_b[0]["session"]["id"]
+    assert {r.get("user") for r in requests} == {"user", "user-b"}  # sticky keys: the default user and the key
 
 
 async def test_keys_are_checked_before_the_upgrade(nova_factory, monkeypatch):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.request
 
 import numpy as np
 from pipecat.frames.frames import (
@@ -22,6 +24,18 @@ from pipecat.workers.runner import WorkerRunner
 
 
 RATE = 24000
+
+
+async def wait_for_session(url: str, timeout: float = 30) -> None:
+    """Until the server reports a live Realtime session (its /healthz counts them)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        health = await asyncio.to_thread(lambda: json.load(urllib.request.urlopen(f"{url}/healthz", timeout=5)))
+        if health.get("sessions", 0) >= 1:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no Realtime session reached {url} within {timeout}s")
 
 
 class Collector(FrameProcessor):
@@ -57,7 +71,7 @@ async def test_pipecat_realtime_service_holds_a_conversation(nova_server, speak)
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
     running = asyncio.create_task(runner.run())
-    await asyncio.sleep(1.0)  # the service connects and sends its session.update
+    await wait_for_session(url)  # the service has connected before audio flows
     for question in ("Hello Nova, how are you today?", "What do you like to do for fun?"):
         collector.reply_done.clear()
         pcm = np.concatenate([speak(question, rate=RATE), np.zeros(RATE * 2, dtype=np.int16)]).tobytes()

@@ -57,7 +57,7 @@ async def test_typed_turns_each_get_a_reply(nova_factory):
 
 
 async def test_the_voice_keeps_talking_when_the_primary_llm_is_down(tmp_path, store):
-    from cadence.pipelines import load_and_validate
+    from cadence.config import load_and_validate
     from cadence.pipelines.builder import PipelineFactory
     from conftest import NOVA
     from servers import closed_port

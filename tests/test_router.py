@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from openai import AsyncOpenAI, BadRequestError, NotFoundError
+from openai import AsyncOpenAI, BadRequestError, InternalServerError, NotFoundError
 
 import fake_backend
-from cadence.pipelines import load_config_text, validate
+from cadence.config import load_config_text, validate
 from cadence.pipelines.builder import PipelineFactory
 from cadence.server import create_app
 from servers import closed_port, serving
@@ -77,13 +77,6 @@ async def test_failover_to_the_next_model(client, primary, failure):
     assert all(isinstance(a["latencyMs"], int) for a in reply.metadata["attempts"])
 
 
-async def test_literal_extra_body_key_is_accepted(client):
-    reply = await client.chat.completions.create(
-        model="e500/m", messages=HELLO, max_tokens=8, extra_body={"extra_body": {"models": ["ok/m"]}}
-    )
-    assert attempts(reply.metadata) == [("e500", "http_500"), ("ok", "ok")]
-
-
 async def test_stream_broken_mid_reply_continues_without_repeating(client):
     stream = await client.chat.completions.create(
         model="drop/m", messages=HELLO, stream=True, extra_body={"models": ["ok/m"]}
@@ -115,26 +108,32 @@ async def test_stream_broken_mid_reply_continues_on_the_embedded_model(client):
     assert attempts(metadata) == [("drop", "stream_broken"), ("local", "ok")]
 
 
-async def test_a_failed_backend_cools_down_and_is_skipped(client):
-    first = await client.chat.completions.create(model="e500/m", messages=HELLO, extra_body={"models": ["ok/m"]})
-    assert attempts(first.metadata) == [("e500", "http_500"), ("ok", "ok")]
-    calls_before = sum(1 for c in fake_backend.calls if c["mode"] == "e500")
-    second = await client.chat.completions.create(model="e500/m", messages=HELLO, extra_body={"models": ["ok/m"]})
-    assert attempts(second.metadata) == [("ok", "ok")]
-    assert sum(1 for c in fake_backend.calls if c["mode"] == "e500") == calls_before
+async def test_a_failed_backend_is_listed_as_cooling_down(client, fake_url):
+    # (the router's own order, skipping and expiry: tests/unit/test_router_failover.py)
+    reply = await client.chat.completions.create(model="e500/m", messages=HELLO, extra_body={"models": ["ok/m"]})
+    assert attempts(reply.metadata) == [("e500", "http_500"), ("ok", "ok")]
+    health = (await client._client.get(str(client.base_url.copy_with(path="/healthz")))).json()
+    # keyed provider/replica, the replica being the base URL the attempt reports
+    assert reply.metadata["attempts"][0]["replica"] == f"{fake_url}/e500/v1"
+    assert health["cooling_down"] == [f"e500/{fake_url}/e500/v1"]
 
 
 async def test_all_backends_failing_is_a_503_that_lists_the_attempts(client):
-    with pytest.raises(Exception) as info:
+    with pytest.raises(InternalServerError) as info:
         await client.chat.completions.create(model="e500/m", messages=HELLO, extra_body={"models": ["dead/m"]})
-    assert getattr(info.value, "status_code", None) == 503
-    assert "http_500" in str(info.value) and "connection_error" in str(info.value)
+    assert info.value.status_code == 503
+    assert [(a["provider"], a["model"], a["status"]) for a in info.value.body["attempts"]] == [
+        ("e500", "m", "http_500"), ("dead", "m", "connection_error")]
+    assert "http_500" in info.value.body["message"] and "connection_error" in info.value.body["message"]
 
 
 async def test_a_backend_400_is_not_retried(client):
+    before = len(fake_backend.calls)
     with pytest.raises(BadRequestError) as info:
         await client.chat.completions.create(model="e400/m", messages=HELLO, extra_body={"models": ["ok/m"]})
-    assert "bad field" in str(info.value)
+    assert info.value.status_code == 400 and "bad field" in info.value.body["message"]
+    assert attempts(info.value.body) == [("e400", "http_400")]
+    assert [c["mode"] for c in fake_backend.calls[before:]] == ["e400"]  # the fallback was never asked
 
 
 async def test_sticky_users_stay_on_their_replica(client):

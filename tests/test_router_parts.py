@@ -8,7 +8,7 @@ import pytest
 from openai import AsyncOpenAI
 
 import fake_backend
-from cadence.pipelines import load_config_text, validate
+from cadence.config import load_config_text, validate
 from cadence.pipelines.builder import PipelineFactory
 from cadence.router.hashing import HashRing
 from cadence.router.health import Health
@@ -37,12 +37,22 @@ def test_removing_a_replica_moves_only_its_users():
     assert all(ring.pick(u, exclude={"c"}) == after[u] for u in USERS)
 
 
-def test_health_cooldown_expires():
+def test_health_cooldown_lasts_cooldown_s_and_restarts():
     now = [100.0]
     health = Health(cooldown_s=10, clock=lambda: now[0])
+    assert health.usable("x") and health.cooling() == []
     health.failed("x")
     assert not health.usable("x") and health.cooling() == ["x"]
-    now[0] += 10.5
+    assert health.usable("y")  # only the failed replica cools down
+    now[0] += 9.9
+    assert not health.usable("x")  # the whole cooldown, not a part of it
+    health.failed("x")  # failing again restarts it
+    now[0] += 9.9
+    assert not health.usable("x") and health.cooling() == ["x"]
+    now[0] += 0.2
+    assert health.usable("x") and health.cooling() == []
+    health.failed("x")
+    health.succeeded("x")  # a success ends it at once
     assert health.usable("x") and health.cooling() == []
 
 

@@ -45,7 +45,7 @@ async def test_a_spoken_turn_over_webrtc(nova_factory, speak):
     question = "What is the capital of France?"
     pcm = np.concatenate([np.zeros(RATE // 2, dtype=np.int16), speak(question, rate=RATE),
                           np.zeros(RATE * 30, dtype=np.int16)])
-    events, done, loudest = [], asyncio.Event(), [0]
+    events, done, errored, loudest = [], asyncio.Event(), asyncio.Event(), [0]
     async with serving(create_app(nova_factory)) as url:
         pc = RTCPeerConnection()
         pc.addTrack(SpeechTrack(pcm))
@@ -56,6 +56,8 @@ async def test_a_spoken_turn_over_webrtc(nova_factory, speak):
             events.append(json.loads(message))
             if events[-1]["type"] == "response.done":
                 done.set()
+            if events[-1]["type"] == "error":
+                errored.set()
 
         @pc.on("track")
         def on_track(track):
@@ -77,7 +79,7 @@ async def test_a_spoken_turn_over_webrtc(nova_factory, speak):
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         await asyncio.wait_for(done.wait(), 60)
         channel.send(json.dumps({"type": "input_audio_buffer.append", "audio": "AAAA", "event_id": "ev-1"}))
-        await asyncio.sleep(0.5)
+        await asyncio.wait_for(errored.wait(), 10)
         await pc.close()
 
     kinds = [e["type"] for e in events]

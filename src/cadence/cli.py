@@ -63,17 +63,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from cadence.pipelines import load_and_validate
-    from cadence.pipelines.registry import Registry
+    from cadence.config import default_registry, load_and_validate
 
     if args.list_processors:
-        for spec in Registry().all_specs():
+        for spec in default_registry().all_specs():
             print(f"{spec.name:<12} {spec.description}" + ("" if spec.source == "built-in" else f"  [{spec.source}]"))
         return 0
     if args.schema:
         from cadence.pipelines.jsonschema import config_json_schema
 
-        print(json.dumps(config_json_schema(), indent=2))
+        print(json.dumps(config_json_schema(default_registry()), indent=2))
         return 0
 
     config = load_and_validate(args.config)

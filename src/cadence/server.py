@@ -27,6 +27,7 @@ def create_app(factory: PipelineFactory) -> FastAPI:
         await close_webrtc_sessions()
 
     app = FastAPI(title="Cadence", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.realtime_sessions = sessions = set()
     keys = [k.get_secret_value() for k in factory.config.config.server.api_keys if k.get_secret_value()]
 
     @app.middleware("http")
@@ -45,15 +46,16 @@ def create_app(factory: PipelineFactory) -> FastAPI:
         transport = factory.config.config.transport
         return JSONResponse({"status": "ok", "models": factory.router.models(),
                              "transports": [k for k in ("websocket", "webrtc") if transport.serves(k)],
+                             "sessions": len(sessions),
                              "cooling_down": factory.router.health.cooling()})
 
     app.include_router(router_routes(factory.router))
     authorized = lambda headers, query: not keys or _authorized(headers, keys)  # noqa: E731
     transport = factory.config.config.transport
     if transport.serves("websocket"):
-        app.include_router(realtime_routes(factory, authorized))
+        app.include_router(realtime_routes(factory, authorized, sessions))
     if transport.serves("webrtc"):
-        app.include_router(webrtc_routes(factory, authorized))
+        app.include_router(webrtc_routes(factory, authorized, sessions))
     return app
 
 

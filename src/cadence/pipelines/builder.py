@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pipecat.pipeline.pipeline import Pipeline
@@ -13,53 +13,17 @@ from cadence.errors import ConfigError
 from cadence.models import ModelStore
 from cadence.pipelines.validate import ValidatedConfig
 from cadence.router import Router
-
-
-@dataclass
-class Stage:
-    """What building one pipeline entry gives: its processor, and any that go last.
-
-    ``tail`` processors are placed after the transport output (the assistant context
-    aggregator must see what was actually played).
-    """
-
-    processor: FrameProcessor
-    tail: list[FrameProcessor] = field(default_factory=list)
-
-
-@dataclass
-class BuildContext:
-    """What a stage builder may use: shared models, the router, and the session's settings."""
-
-    config: ValidatedConfig
-    store: ModelStore
-    router: Router
-    instructions: str
-    user_id: str
-    llm_context: Any = None
-    # Objects a transport may tune mid-session (e.g. "vad_analyzer", "turn_analyzer").
-    handles: dict[str, Any] = field(default_factory=dict)
-
-    def has_stage(self, name: str) -> bool:
-        """Whether the pipeline contains an entry of type ``name``."""
-        return self.config.has_stage(name)
+from cadence.stages import BuildContext, Stage, StageRoles
 
 
 @dataclass
 class SessionPipeline:
-    """One session's pipeline, its task, and the processors callers hook events on."""
+    """One session's pipeline, its task, and the roles its stages recorded."""
 
     pipeline: Pipeline
     task: PipelineWorker
     processors: list[FrameProcessor]
-    context: BuildContext
-
-    def find(self, cls_name: str) -> FrameProcessor | None:
-        """The first processor whose class (or a base class) is named ``cls_name``."""
-        for processor in self.processors:
-            if any(c.__name__ == cls_name for c in type(processor).__mro__):
-                return processor
-        return None
+    roles: StageRoles
 
 
 class PipelineFactory:
@@ -74,11 +38,11 @@ class PipelineFactory:
         """A BuildContext with the session defaults, overridable per session."""
         session = self.config.config.session
         return BuildContext(
-            config=self.config,
             store=self.store,
             router=self.router,
             instructions=instructions if instructions is not None else session.instructions,
             user_id=user_id or session.user_id,
+            stage_names=frozenset(stage.spec.name for stage in self.config.stages),
         )
 
     def prepare(self) -> None:
@@ -86,14 +50,11 @@ class PipelineFactory:
 
         Building one set of stages loads each model into the store; it is then dropped.
         """
-        from cadence.processors import WARMERS
-
         context = self.context()
         self.build_stages(context)
         for stage in self.config.stages:
-            warmer = WARMERS.get(stage.spec.name)
-            if warmer:
-                warmer(stage.params, context)
+            if stage.spec.warm:
+                stage.spec.warm(stage.params, context)
 
     def build_stages(self, context: BuildContext) -> list[Stage]:
         """Build every pipeline entry in order; errors name the entry and its source."""
@@ -140,7 +101,7 @@ class PipelineFactory:
             **(task_params or {}),
         )
         task = PipelineWorker(pipeline, params=params, idle_timeout_secs=None, enable_rtvi=False)
-        return SessionPipeline(pipeline, task, [*processors, *tails], context)
+        return SessionPipeline(pipeline, task, [*processors, *tails], context.roles)
 
 
 def _as_stage(built: Any) -> Stage:

@@ -8,9 +8,8 @@ from cadence.pipelines.registry import Registry
 from cadence.pipelines.schema import CadenceConfig
 
 
-def config_json_schema(registry: Registry | None = None) -> dict[str, Any]:
+def config_json_schema(registry: Registry) -> dict[str, Any]:
     """The top-level schema with ``pipeline`` items as a union over every processor type."""
-    registry = registry or Registry()
     schema = CadenceConfig.model_json_schema()
     defs = schema.setdefault("$defs", {})
     variants = []

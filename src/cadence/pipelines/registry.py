@@ -2,8 +2,8 @@
 
 Three sources, looked up in this order:
 
-1. built-ins (``vad``, ``turn``, ``stt``, ``context``, ``llm``, ``tts``), declared in
-   ``cadence.processors``;
+1. built-ins, handed to the registry by whoever builds it (``cadence.config`` hands it
+   ``cadence.processors.BUILTINS``: ``vad``, ``turn``, ``stt``, ``context``, ``llm``, ``tts``);
 2. plugins installed as packages, from the entry-point group ``cadence.processors``;
 3. ``module:Class`` for a class in the user's own code (importable from ``sys.path``).
 
@@ -17,44 +17,21 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from functools import cache
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
 from cadence.errors import ConfigError
-from cadence.pipelines.schema import Spec
-
-if TYPE_CHECKING:
-    from cadence.pipelines.builder import BuildContext, Stage
+from cadence.stages import BuildContext, BuildFn, ProcessorSpec, Spec
 
 ENTRY_POINT_GROUP = "cadence.processors"
-
-BuildFn = Callable[[Any, "BuildContext"], "Stage"]
-
-
-@dataclass(frozen=True)
-class ProcessorSpec:
-    """One processor type: its YAML name, params model, builder and a one-line summary."""
-
-    name: str
-    params: type[BaseModel]
-    build: BuildFn
-    description: str
-    source: str = "built-in"
 
 
 class NoParams(Spec):
     """A plugin that declares no ``Params`` takes no keys."""
-
-
-def _builtin_specs() -> dict[str, ProcessorSpec]:
-    from cadence.processors import BUILTINS
-
-    return {spec.name: spec for spec in BUILTINS}
 
 
 def _first_line(obj: Any) -> str:
@@ -88,8 +65,8 @@ def _plugin_entry_points() -> dict[str, Any]:
 class Registry:
     """Looks up processor types by the name a pipeline entry gives."""
 
-    def __init__(self) -> None:
-        self._builtins = _builtin_specs()
+    def __init__(self, builtins: Iterable[ProcessorSpec]) -> None:
+        self._builtins = {spec.name: spec for spec in builtins}
         self._loaded: dict[str, ProcessorSpec] = {}
 
     def names(self) -> list[str]:

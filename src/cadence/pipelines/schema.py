@@ -9,13 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
-
-class Spec(BaseModel):
-    """Base of every config spec: unknown keys are errors, docs come from field descriptions."""
-
-    model_config = ConfigDict(extra="forbid")
+from cadence.stages import Spec
 
 
 class ServerSection(Spec):

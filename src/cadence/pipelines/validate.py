@@ -15,7 +15,8 @@ from pydantic import BaseModel, ValidationError
 
 from cadence.errors import ConfigError
 from cadence.pipelines.loader import KeyPath, LoadedConfig, format_key_path
-from cadence.pipelines.registry import ProcessorSpec, Registry
+from cadence.pipelines.registry import Registry
+from cadence.stages import ProcessorSpec
 from cadence.pipelines.schema import CadenceConfig
 from cadence.pipelines.suggest import did_you_mean
 
@@ -41,10 +42,13 @@ class ValidatedConfig:
         """Whether the pipeline contains an entry of type ``name``."""
         return any(stage.spec.name == name for stage in self.stages)
 
+    def params_of(self, name: str) -> Any:
+        """The params of the first entry of type ``name``, or None."""
+        return next((stage.params for stage in self.stages if stage.spec.name == name), None)
 
-def validate(loaded: LoadedConfig, registry: Registry | None = None) -> ValidatedConfig:
+
+def validate(loaded: LoadedConfig, registry: Registry) -> ValidatedConfig:
     """Check every section and pipeline entry; raise one ConfigError listing all problems."""
-    registry = registry or Registry()
     problems: list[str] = []
     data = loaded.data
     if not isinstance(data, dict):

@@ -1,8 +1,9 @@
-"""Cadence's built-in processor types, one module each (YAML name = module name)."""
+"""Cadence's built-in processor types, one module each (YAML name = module name).
+
+The YAML layer is handed ``BUILTINS`` (see ``cadence.config``); these modules depend only
+on the small stage interface in ``cadence.stages``.
+"""
 
 from cadence.processors import context, llm, stt, tts, turn, vad
 
 BUILTINS = [vad.SPEC, turn.SPEC, stt.SPEC, context.SPEC, llm.SPEC, tts.SPEC]
-
-# Work a stage needs once per process (load a model, prefill a prompt), keyed by type.
-WARMERS = {"llm": llm.warm}

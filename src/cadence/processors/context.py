@@ -9,15 +9,9 @@ turn (KV-cache reuse).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import Field
 
-from cadence.pipelines.registry import ProcessorSpec
-from cadence.pipelines.schema import Spec
-
-if TYPE_CHECKING:
-    from cadence.pipelines.builder import BuildContext, Stage
+from cadence.stages import BuildContext, ProcessorSpec, Spec, Stage
 
 
 class ContextParams(Spec):
@@ -40,7 +34,6 @@ def build(params: ContextParams, context: BuildContext) -> Stage:
     from pipecat.turns.user_stop import ExternalUserTurnStopStrategy
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
-    from cadence.pipelines.builder import Stage
 
     strategies = None  # pipecat's defaults: VAD starts a turn, smart-turn ends it
     if context.has_stage("turn"):
@@ -57,8 +50,10 @@ def build(params: ContextParams, context: BuildContext) -> Stage:
             user_turn_strategies=strategies, user_turn_stop_timeout=params.user_turn_stop_timeout
         ),
     )
-    context.llm_context = llm_context
-    return Stage(pair.user(), tail=[pair.assistant()])
+    user, assistant = pair.user(), pair.assistant()
+    roles = context.roles
+    roles.llm_context, roles.user_aggregator, roles.assistant_aggregator = llm_context, user, assistant
+    return Stage(user, tail=[assistant])
 
 
 SPEC = ProcessorSpec("context", ContextParams, build, "Conversation memory: user and assistant turns in order.")

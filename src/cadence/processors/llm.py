@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field
 
-from cadence.pipelines.registry import ProcessorSpec
-from cadence.pipelines.schema import Spec
-
-if TYPE_CHECKING:
-    from cadence.pipelines.builder import BuildContext, Stage
+from cadence.stages import BuildContext, ProcessorSpec, Spec, Stage
 
 
 class LLMParams(Spec):
@@ -36,7 +32,6 @@ def build(params: LLMParams, context: BuildContext) -> Stage:
     """An OpenAILLMService whose client is the in-process router."""
     from pipecat.services.openai.llm import OpenAILLMService
 
-    from cadence.pipelines.builder import Stage
     from cadence.processors.router_llm import RouterLLMService
 
     for name in (params.model, *params.fallbacks):
@@ -53,7 +48,9 @@ def build(params: LLMParams, context: BuildContext) -> Stage:
         seed=params.seed,
         extra={"models": params.fallbacks} if params.fallbacks else {},
     )
-    return Stage(RouterLLMService(router=context.router, user=context.user_id, settings=settings))
+    service = RouterLLMService(router=context.router, user=context.user_id, settings=settings)
+    context.roles.llm = service
+    return Stage(service)
 
 
 def warm(params: LLMParams, context: BuildContext) -> None:
@@ -61,4 +58,5 @@ def warm(params: LLMParams, context: BuildContext) -> None:
     context.router.warm(params.model, [{"role": "system", "content": context.instructions}])
 
 
-SPEC = ProcessorSpec("llm", LLMParams, build, "The reply LLM, through the router (llama.cpp in-process by default).")
+SPEC = ProcessorSpec("llm", LLMParams, build, "The reply LLM, through the router (llama.cpp in-process by default).",
+                     warm=warm)

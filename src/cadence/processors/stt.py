@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field
 
-from cadence.pipelines.registry import ProcessorSpec
-from cadence.pipelines.schema import Spec
-
-if TYPE_CHECKING:
-    from cadence.pipelines.builder import BuildContext, Stage
+from cadence.stages import BuildContext, ProcessorSpec, Spec, Stage
 
 
 class STTParams(Spec):
@@ -34,7 +30,6 @@ def build(params: STTParams, context: BuildContext) -> Stage:
     from pipecat.services.whisper.stt import WhisperSTTService
     from pipecat.transcriptions.language import Language
 
-    from cadence.pipelines.builder import Stage
     from cadence.processors.whisper_stt import SharedWhisperSTTService
 
     settings: Any = WhisperSTTService.Settings(
@@ -51,6 +46,7 @@ def build(params: STTParams, context: BuildContext) -> Stage:
         settings=settings,
         ttfs_p99_latency=params.p99_latency_secs,
     )
+    context.roles.stt = service
     return Stage(service)
 
 

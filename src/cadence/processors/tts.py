@@ -6,15 +6,9 @@ params and imports the engine (``tts_piper``) when a pipeline is built with it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import Field
 
-from cadence.pipelines.registry import ProcessorSpec
-from cadence.pipelines.schema import Spec
-
-if TYPE_CHECKING:
-    from cadence.pipelines.builder import BuildContext, Stage
+from cadence.stages import BuildContext, ProcessorSpec, Spec, Stage
 
 
 class TTSParams(Spec):
@@ -29,11 +23,12 @@ class TTSParams(Spec):
 
 def build(params: TTSParams, context: BuildContext) -> Stage:
     """A Piper TTS service on the process-wide shared voice."""
-    from cadence.pipelines.builder import Stage
     from cadence.processors.tts_piper import SharedPiperTTSService
 
-    service = SharedPiperTTSService(voice=context.store.piper_voice(params.voice), params=params)
-    context.handles["tts"] = service
+    service = SharedPiperTTSService(voice=context.store.piper_voice(params.voice), voice_name=params.voice,
+                                    speed=params.speed, noise_scale=params.noise_scale,
+                                    noise_w_scale=params.noise_w_scale, volume=params.volume)
+    context.roles.tts = service
     return Stage(service)
 
 

@@ -6,13 +6,13 @@ Only ``cadence.processors.tts`` imports this module, and only when a pipeline wi
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from piper import PiperVoice, SynthesisConfig
-from pipecat.services.piper.tts import PiperTTSService
+from pipecat.services.piper.tts import PiperTTSService, PiperTTSSettings
 from pipecat.services.tts_service import TTSService
-
-from cadence.processors.tts import TTSParams
+from pipecat.utils.types import NOT_GIVEN, NotGiven
 
 
 class _ProsodyVoice:
@@ -24,36 +24,52 @@ class _ProsodyVoice:
 
     def __init__(self, voice: PiperVoice, syn_config: SynthesisConfig):
         self._voice = voice
-        self._syn_config = syn_config
+        self.syn_config = syn_config
 
     @property
     def config(self) -> Any:
         return self._voice.config
 
     def synthesize(self, text: str, syn_config: SynthesisConfig | None = None, **kwargs: Any) -> Any:
-        return self._voice.synthesize(text, syn_config or self._syn_config, **kwargs)
+        return self._voice.synthesize(text, syn_config or self.syn_config, **kwargs)
+
+
+@dataclass
+class ProsodyPiperSettings(PiperTTSSettings):
+    """Piper's settings plus ``speed`` (1.0 = the voice's own), updatable with a
+    ``TTSUpdateSettingsFrame`` like any pipecat TTS setting."""
+
+    speed: float | NotGiven = field(default_factory=lambda: NOT_GIVEN)
 
 
 class SharedPiperTTSService(PiperTTSService):
     """PiperTTSService on a voice loaded once per process, with speed/noise/volume settings."""
 
-    def __init__(self, *, voice: PiperVoice, params: TTSParams, **kwargs: Any):
+    Settings = ProsodyPiperSettings
+
+    def __init__(self, *, voice: PiperVoice, voice_name: str, speed: float = 1.0, noise_scale: float | None = None,
+                 noise_w_scale: float | None = None, volume: float = 1.0, **kwargs: Any):
         # Skip PiperTTSService.__init__: it loads (or downloads) a voice per service.
+        # (Listed in tests/unit/test_pipecat_canary.py.)
         TTSService.__init__(
             self,
             push_start_frame=True,
             push_stop_frames=True,
-            settings=self.Settings(model=None, voice=str(params.voice), language=None),
+            settings=self.Settings(model=None, voice=voice_name, language=None, speed=speed),
             **kwargs,
         )
-        syn_config = SynthesisConfig(
-            length_scale=1.0 / params.speed,
-            noise_scale=params.noise_scale,
-            noise_w_scale=params.noise_w_scale,
-            volume=params.volume,
-        )
+        syn_config = SynthesisConfig(length_scale=1.0 / speed, noise_scale=noise_scale,
+                                     noise_w_scale=noise_w_scale, volume=volume)
         self._voice = _ProsodyVoice(voice, syn_config)
 
-    def set_speed(self, speed: float) -> None:
-        """Change the speaking rate (1.0 = the voice's own) from the next sentence on."""
-        self._voice._syn_config.length_scale = 1.0 / speed
+    @property
+    def speed(self) -> float:
+        """The speaking rate in use (1.0 = the voice's own)."""
+        return 1.0 / (self._voice.syn_config.length_scale or 1.0)
+
+    async def _update_settings(self, delta: Any) -> dict[str, Any]:
+        changed = await super()._update_settings(delta)
+        speed = getattr(delta, "speed", NOT_GIVEN)
+        if not isinstance(speed, NotGiven):
+            self._voice.syn_config.length_scale = 1.0 / float(speed)
+        return changed

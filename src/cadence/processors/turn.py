@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import Field
 
-from cadence.pipelines.registry import ProcessorSpec
-from cadence.pipelines.schema import Spec
-
-if TYPE_CHECKING:
-    from cadence.pipelines.builder import BuildContext, Stage
+from cadence.stages import BuildContext, ProcessorSpec, Spec, Stage
 
 
 class TurnParams(Spec):
@@ -29,15 +23,13 @@ class TurnParams(Spec):
 
 def build(params: TurnParams, context: BuildContext) -> Stage:
     """A UserTurnProcessor: VAD starts the turn, smart-turn ends it."""
-    from pipecat.turns.user_start import VADUserTurnStartStrategy
     from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
     from pipecat.turns.user_turn_processor import UserTurnProcessor
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
     from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
 
-    from cadence.pipelines.builder import Stage
-    from cadence.processors.smart_turn import SmartTurnAnalyzer
+    from cadence.processors.smart_turn import SmartTurnAnalyzer, SwitchableVADTurnStart
 
     analyzer = SmartTurnAnalyzer(
         session=context.store.smart_turn_session(params.model),
@@ -46,9 +38,7 @@ def build(params: TurnParams, context: BuildContext) -> Stage:
             stop_secs=params.stop_secs, pre_speech_ms=params.pre_speech_ms, max_duration_secs=params.max_duration_secs
         ),
     )
-    context.handles["turn_analyzer"] = analyzer
-    start = VADUserTurnStartStrategy(enable_interruptions=params.interruptions)
-    context.handles["turn_start"] = start
+    start = SwitchableVADTurnStart(interruptions=params.interruptions)
     strategies = UserTurnStrategies(
         start=[start],
         # Transcripts flow downstream of this stage, so it decides on audio alone; the
@@ -56,6 +46,7 @@ def build(params: TurnParams, context: BuildContext) -> Stage:
         stop=[TurnAnalyzerUserTurnStopStrategy(turn_analyzer=analyzer, wait_for_transcript=False)],
     )
     processor = UserTurnProcessor(user_turn_strategies=strategies, user_turn_stop_timeout=params.stop_timeout_secs)
+    context.roles.turn, context.roles.turn_analyzer, context.roles.turn_start = processor, analyzer, start
     return Stage(processor)
 
 

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import Field
 
-from cadence.pipelines.registry import ProcessorSpec
-from cadence.pipelines.schema import Spec
-
-if TYPE_CHECKING:
-    from cadence.pipelines.builder import BuildContext, Stage
+from cadence.stages import BuildContext, ProcessorSpec, Spec, Stage
 
 
 class VADParams(Spec):
@@ -27,13 +21,13 @@ def build(params: VADParams, context: BuildContext) -> Stage:
     from pipecat.audio.vad.vad_analyzer import VADParams as PipecatVADParams
     from pipecat.processors.audio.vad_processor import VADProcessor
 
-    from cadence.pipelines.builder import Stage
     from cadence.processors.silero_shared import SharedSileroVADAnalyzer
 
     analyzer = SharedSileroVADAnalyzer(session=context.store.silero_session(),
                                        params=PipecatVADParams(**params.model_dump()))
-    context.handles["vad_analyzer"] = analyzer
-    return Stage(VADProcessor(vad_analyzer=analyzer))
+    processor = VADProcessor(vad_analyzer=analyzer)
+    context.roles.vad, context.roles.vad_analyzer = processor, analyzer
+    return Stage(processor)
 
 
 SPEC = ProcessorSpec("vad", VADParams, build, "Silero voice activity detection: marks where the user speaks.")

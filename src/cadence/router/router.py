@@ -222,9 +222,9 @@ class Router:
                 attempt.status = exc.kind
                 attempt.latency_ms = int((time.monotonic() - t0) * 1000)
                 self.metrics.attempts.labels(*labels, exc.kind).inc()
-                self.health.failed(f"{provider_name}/{replica}")
-                if not exc.retryable:
+                if not exc.retryable:  # the request's fault (e.g. a 400), not the replica's: no cooldown
                     raise RouterError(str(exc), status=exc.status, attempts=attempts) from exc
+                self.health.failed(f"{provider_name}/{replica}")
         raise RouterError(
             f"every backend failed ({'; '.join(f'{a.provider}/{a.model}@{a.replica}: {a.status}' for a in attempts)})"
             + (f"; last error: {last_error}" if last_error else ""),

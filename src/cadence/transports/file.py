@@ -219,8 +219,7 @@ class _ExchangeRecorder:
         self.idle = asyncio.Event()
         self.idle.set()
         self.user_turn_open = False
-        user = session.find("LLMUserAggregator")
-        assistant = session.find("LLMAssistantAggregator")
+        user, assistant = session.roles.user_aggregator, session.roles.assistant_aggregator
         if user is None or assistant is None:
             raise InputError("the file transport needs a pipeline with a `context` stage")
 

@@ -1,66 +1,87 @@
-"""Apply a Realtime session's settings to its running pipeline (mid-session changes included)."""
+"""A Realtime session's settings → its running pipeline, through pipecat's own update frames.
+
+VAD params go as ``VADParamsUpdateFrame``, LLM/STT/TTS settings as ``*UpdateSettingsFrame``;
+smart-turn and barge-in are set on the objects the turn stage recorded in its roles.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from pipecat.audio.vad.vad_analyzer import VADParams
-from pipecat.frames.frames import LLMConfigureOutputFrame, LLMUpdateSettingsFrame, STTUpdateSettingsFrame
-from pipecat.services.settings import LLMSettings
+from pipecat.frames.frames import (
+    Frame,
+    LLMConfigureOutputFrame,
+    LLMUpdateSettingsFrame,
+    STTUpdateSettingsFrame,
+    TTSUpdateSettingsFrame,
+    VADParamsUpdateFrame,
+)
+from pipecat.services.settings import LLMSettings, STTSettings
 
 from cadence.errors import ConfigError
-from cadence.transports.realtime.session_state import turn_settings
-
-if TYPE_CHECKING:
-    from cadence.transports.realtime.session import RealtimeSession
+from cadence.stages import StageRoles
+from cadence.transports.realtime.session_config import SessionConfig, SessionDefaults, TurnSettings
 
 
-async def apply_session(session: RealtimeSession) -> None:
-    """Turn detection, instructions, model, output length, speed and transcription prompt."""
-    handles = session.pipeline.context.handles
-    settings = session.turn = turn_settings(session.state)
-    if "vad_analyzer" in handles:
-        analyzer = handles["vad_analyzer"]
-        current = analyzer.params
-        analyzer.set_params(VADParams(confidence=settings.vad_confidence, start_secs=current.start_secs,
-                                      stop_secs=settings.vad_stop_secs, min_volume=current.min_volume))
-    if "turn_analyzer" in handles:
-        handles["turn_analyzer"].configure(threshold=settings.end_of_turn_threshold,
-                                           stop_secs=settings.max_wait_secs)
-    if "turn_start" in handles:
-        # pipecat takes enable_interruptions only at construction; this is the one place it
-        # is changed afterwards, so interrupt_response can be switched mid-session.
-        handles["turn_start"]._enable_interruptions = settings.interrupt_response
-    session.gate.automatic = settings.mode is not None and settings.create_response
-    max_tokens = session.state.get("max_output_tokens")
-    await session.pipeline.task.queue_frame(LLMUpdateSettingsFrame(delta=LLMSettings(
-        model=effective_model(session),
-        system_instruction=session.state.get("instructions") or "",
-        max_tokens=max_tokens if isinstance(max_tokens, int) else session.default_max_tokens,
-    )))
-    transcription = session.state["audio"]["input"].get("transcription") or {}
-    if session.stt_params is not None:
-        from pipecat.services.whisper.stt import WhisperSTTService  # only when an stt stage exists
+class SettingsApplier:
+    """Pushes a session's settings into its pipeline (at start and after every change)."""
 
-        # The model that runs is the configured one: say so rather than echo another name.
-        transcription["model"] = session.stt_params.model
-        await session.pipeline.task.queue_frame(STTUpdateSettingsFrame(
-            delta=WhisperSTTService.Settings(initial_prompt=transcription.get("prompt"))))
-    tts = handles.get("tts")
-    if tts is not None:
-        tts.set_speed(float(session.state["audio"]["output"].get("speed") or 1.0))
-    await session.pipeline.task.queue_frame(
-        LLMConfigureOutputFrame(skip_tts=session.state.get("output_modalities") == ["text"]))
+    def __init__(self, roles: StageRoles, queue_frame: Callable[[Frame], Awaitable[None]],
+                 defaults: SessionDefaults, check_model: Callable[[str], Any]):
+        self.roles = roles
+        self._queue = queue_frame
+        self.defaults = defaults
+        self._check_model = check_model
+
+    def effective_model(self, requested: str) -> str:
+        """The router model replies come from: ``requested`` when the router knows it (e.g.
+        ``gpu/Qwen/Qwen2.5-7B-Instruct``), otherwise the pipeline's own."""
+        try:
+            self._check_model(requested)
+            return requested
+        except ConfigError:
+            return self.defaults.model
+
+    async def apply(self, config: SessionConfig, turn: TurnSettings) -> None:
+        """Turn detection, instructions, model, length, speed, transcription, modality."""
+        roles = self.roles
+        if roles.vad_analyzer is not None:
+            current = roles.vad_analyzer.params
+            if (current.confidence, current.stop_secs) != (turn.vad_confidence, turn.vad_stop_secs):
+                await self._queue(VADParamsUpdateFrame(params=VADParams(
+                    confidence=turn.vad_confidence, start_secs=current.start_secs, stop_secs=turn.vad_stop_secs,
+                    min_volume=current.min_volume)))
+        if roles.turn_analyzer is not None:
+            roles.turn_analyzer.configure(threshold=turn.end_of_turn_threshold, stop_secs=turn.max_wait_secs)
+        if roles.turn_start is not None:
+            roles.turn_start.interruptions = turn.interrupt_response
+        if roles.llm is not None:
+            config.model = self.effective_model(config.model)
+            max_tokens = config.max_output_tokens
+            await self._queue(LLMUpdateSettingsFrame(delta=LLMSettings(
+                model=config.model, system_instruction=config.instructions,
+                max_tokens=max_tokens if isinstance(max_tokens, int) else self.defaults.max_tokens)))
+            await self._queue(LLMConfigureOutputFrame(skip_tts=config.text_only))
+        transcription = config.audio.input.transcription
+        if roles.stt is not None and transcription is not None:
+            # The model that runs is the configured one: say so rather than echo another name.
+            transcription.model = self.defaults.stt_model
+            await self._queue(STTUpdateSettingsFrame(delta=_stt_prompt(roles.stt, transcription.prompt)))
+        if roles.tts is not None and hasattr(roles.tts, "speed"):
+            await self._queue(TTSUpdateSettingsFrame(delta=type(roles.tts).Settings(speed=config.audio.output.speed)))
+
+    async def override(self, overrides: dict[str, Any], text_only: bool) -> None:
+        """LLM settings and modality for one response only (``apply`` restores them)."""
+        if overrides:
+            await self._queue(LLMUpdateSettingsFrame(delta=LLMSettings(**overrides)))
+        await self._queue(LLMConfigureOutputFrame(skip_tts=text_only))
 
 
-def effective_model(session: RealtimeSession) -> str | None:
-    """The router model this session's replies come from: the session's ``model`` when the
-    router knows it (e.g. ``gpu/Qwen/Qwen2.5-7B-Instruct``), otherwise the pipeline's own."""
-    requested = session.state.get("model")
+def _stt_prompt(stt: Any, prompt: str | None) -> STTSettings:
+    settings_cls = getattr(type(stt), "Settings", STTSettings)
     try:
-        session.factory.router.check_model(requested)
-        model = requested
-    except ConfigError:
-        model = session.default_model
-    session.state["model"] = model
-    return model
+        return settings_cls(initial_prompt=prompt)
+    except TypeError:  # an STT service without a prompt setting
+        return settings_cls()

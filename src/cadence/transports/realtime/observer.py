@@ -1,8 +1,12 @@
-"""Frames seen anywhere in a session's pipeline → the session's protocol callbacks."""
+"""Frames seen in a session's pipeline → the session's protocol callbacks.
+
+Which processor a frame comes from is decided by identity against the roles the stages
+recorded at build time (and the session's own output transport), never by class name.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
@@ -20,47 +24,60 @@ from pipecat.metrics.metrics import LLMUsageMetricsData
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.processors.frame_processor import FrameDirection
 
-if TYPE_CHECKING:
-    from cadence.transports.realtime.session import RealtimeSession
+from cadence.stages import StageRoles
+
+
+class PipelineHooks(Protocol):
+    """What a session wants to hear about its pipeline."""
+
+    def on_speech_started(self, start_secs: float) -> None: ...
+    def on_speech_stopped(self, stop_secs: float) -> None: ...
+    def on_turn_ended(self) -> None: ...
+    def on_response_started(self) -> None: ...
+    def on_llm_text(self, text: str) -> None: ...
+    def on_spoken_text(self, text: str) -> None: ...
+    def on_audio_played(self, duration_ms: float) -> None: ...
+    def on_output_started(self) -> None: ...
+    def on_output_stopped(self) -> None: ...
+    def on_usage(self, usage: Any) -> None: ...
 
 
 class SessionEvents(BaseObserver):
-    """Turns frames seen anywhere in the pipeline into session callbacks (once per frame)."""
+    """Turns frames pushed downstream by known processors into ``PipelineHooks`` calls."""
 
-    def __init__(self, session: RealtimeSession):
+    def __init__(self, hooks: PipelineHooks, roles: StageRoles, transport_out: Any):
         super().__init__()
-        self._session = session
-        self._seen: set[int] = set()
+        self._hooks = hooks
+        self._roles = roles
+        self._out = transport_out
 
     async def on_push_frame(self, data: FramePushed) -> None:
-        frame, source = data.frame, type(data.source).__name__
-        if frame.id in self._seen or data.direction != FrameDirection.DOWNSTREAM:
+        if data.direction != FrameDirection.DOWNSTREAM:
             return
-        session = self._session
-        if isinstance(frame, VADUserStartedSpeakingFrame) and source == "VADProcessor":
-            session.on_speech_started(frame.start_secs)
-        elif isinstance(frame, VADUserStoppedSpeakingFrame) and source == "VADProcessor":
-            session.on_speech_stopped(frame.stop_secs)
-        elif isinstance(frame, UserStoppedSpeakingFrame) and source == "UserTurnProcessor":
-            session.on_turn_ended()
-        elif isinstance(frame, LLMFullResponseStartFrame) and "LLM" in source:
-            session.on_response_started()
-        elif isinstance(frame, LLMTextFrame) and "LLM" in source:
-            session.on_llm_text(frame.text)
-        elif isinstance(frame, TTSTextFrame) and "TTS" in source:
-            session.on_spoken_text(frame.text)
-        elif isinstance(frame, OutputAudioRawFrame) and source.endswith("OutputTransport"):
-            session.on_audio_played(len(frame.audio) / 2 / frame.sample_rate * 1000)
-        elif isinstance(frame, BotStartedSpeakingFrame) and source.endswith("OutputTransport"):
-            session.on_output_started()
-        elif isinstance(frame, BotStoppedSpeakingFrame) and source.endswith("OutputTransport"):
-            session.on_output_stopped()
-        elif isinstance(frame, MetricsFrame) and "LLM" in source:
-            for item in frame.data:
-                if isinstance(item, LLMUsageMetricsData):
-                    session.on_usage(item.value)
-        else:
-            return
-        self._seen.add(frame.id)
-        if len(self._seen) > 10_000:
-            self._seen.clear()
+        frame, source, roles, hooks = data.frame, data.source, self._roles, self._hooks
+        if source is roles.vad:
+            if isinstance(frame, VADUserStartedSpeakingFrame):
+                hooks.on_speech_started(frame.start_secs)
+            elif isinstance(frame, VADUserStoppedSpeakingFrame):
+                hooks.on_speech_stopped(frame.stop_secs)
+        elif source is roles.llm:
+            if isinstance(frame, LLMFullResponseStartFrame):
+                hooks.on_response_started()
+            elif isinstance(frame, LLMTextFrame):
+                hooks.on_llm_text(frame.text)
+            elif isinstance(frame, MetricsFrame):
+                for item in frame.data:
+                    if isinstance(item, LLMUsageMetricsData):
+                        hooks.on_usage(item.value)
+        elif source is roles.tts:
+            if isinstance(frame, TTSTextFrame):
+                hooks.on_spoken_text(frame.text)
+        elif source is self._out:
+            if isinstance(frame, OutputAudioRawFrame):
+                hooks.on_audio_played(len(frame.audio) / 2 / frame.sample_rate * 1000)
+            elif isinstance(frame, BotStartedSpeakingFrame):
+                hooks.on_output_started()
+            elif isinstance(frame, BotStoppedSpeakingFrame):
+                hooks.on_output_stopped()
+        if isinstance(frame, UserStoppedSpeakingFrame) and source is (roles.turn or roles.user_aggregator):
+            hooks.on_turn_ended()

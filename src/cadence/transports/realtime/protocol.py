@@ -101,7 +101,7 @@ def normalize_session(session: dict[str, Any]) -> None:
     for key, side in (("input_audio_format", "input"), ("output_audio_format", "output")):
         if key in session:
             value = session.pop(key)
-            audio.setdefault(side, {})["format"] = _AUDIO_FORMATS.get(value, value)
+            audio.setdefault(side, {})["format"] = _AUDIO_FORMATS.get(value, value) if isinstance(value, str) else value
     if "input_audio_transcription" in session:
         audio.setdefault("input", {})["transcription"] = session.pop("input_audio_transcription")
     if "turn_detection" in session:
@@ -132,9 +132,24 @@ def parse_client_event(data: dict[str, Any]) -> Any:
         return cls.model_validate(data)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
-        loc = [str(p) for p in error["loc"] if not str(p).startswith(("function-", "tagged-union"))]
-        param = ".".join(p for p in loc if not p[:1].isupper()) or None
+        param = error_param(error["loc"]) or None
         raise ProtocolError("invalid_value", f"{param or data['type']}: {error['msg']}", param=param) from exc
+
+
+_TYPE_TAGS = ("str", "int", "float", "bool", "dict", "list", "none")
+
+
+def error_param(loc: tuple[Any, ...], prefix: tuple[str, ...] = ()) -> str:
+    """A pydantic error location as the dotted field path a client knows (``session.audio.output.voice``),
+    without the tags pydantic adds for union members and model classes."""
+    def is_key(part: Any) -> bool:
+        text = str(part)
+        if isinstance(part, int):
+            return True
+        # Client keys start in lower case; model class names (AudioPCM, ServerVad) do not.
+        return not (text.lower() in _TYPE_TAGS or "[" in text or text.startswith(("function-", "tagged-union"))
+                    or text[:1].isupper())
+    return ".".join([*prefix, *(str(p) for p in loc if is_key(p))])
 
 
 def decode_audio(b64: str) -> bytes:

@@ -1,62 +1,52 @@
-"""One assistant response on the wire: its ids, its deltas, and the events that open and close it."""
+"""Assistant responses on the wire: their output items, their deltas, and which one is current.
+
+A ``Response`` holds a list of output items (a spoken or written message today; function
+calls will be items of their own), each with its ``output_index``. ``ResponseTracker``
+knows the response in progress, the options ``response.create`` set for the next one,
+and pairs the context aggregator's (lagging) assistant turns with the responses they
+belong to.
+"""
 
 from __future__ import annotations
 
 import base64
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 
-class Response:
-    """A response and the single assistant message item it produces."""
+class MessageOutput:
+    """One assistant message item of a response: text, or audio with its transcript."""
 
-    def __init__(self, response_id: str, item_id: str, modalities: list[str]):
-        self.id = response_id
-        self.item_id = item_id
-        self.modalities = modalities
-        self.text_only = modalities == ["text"]
-        self.done = False
-        self.status = "in_progress"
+    def __init__(self, response: Response, item_id: str, output_index: int):
+        self.response = response
+        self.id = item_id
+        self.output_index = output_index
+        self.text_only = response.text_only
         self.text = ""  # text (text mode) or transcript of what was spoken (audio mode)
         self.audio_ms = 0.0
         self._spoken: list[tuple[float, str]] = []  # (audio ms when the text was spoken, text)
-        self.usage: Any = None
-        self.reason: str | None = None  # why it ended early: turn_detected | client_cancelled
 
     def _where(self) -> dict[str, Any]:
-        return {"response_id": self.id, "item_id": self.item_id, "output_index": 0, "content_index": 0}
+        return {"response_id": self.response.id, "item_id": self.id, "output_index": self.output_index,
+                "content_index": 0}
 
     def part(self) -> dict[str, Any]:
-        if self.text_only:
-            return {"type": "text", "text": self.text}
-        return {"type": "audio", "transcript": self.text}
+        return {"type": "text", "text": self.text} if self.text_only else {"type": "audio", "transcript": self.text}
 
     def item(self) -> dict[str, Any]:
-        status = "in_progress" if not self.done else ("completed" if self.status == "completed" else "incomplete")
-        kind = "output_text" if self.text_only else "output_audio"
-        content = [{"type": kind, "text": self.text}] if self.text_only else [{"type": kind, "transcript": self.text}]
-        return {"id": self.item_id, "type": "message", "object": "realtime.item", "role": "assistant",
-                "status": status, "content": content if (self.text or self.done) else []}
+        done = self.response.done
+        status = "in_progress" if not done else ("completed" if self.response.status == "completed" else "incomplete")
+        content = ([{"type": "output_text", "text": self.text}] if self.text_only
+                   else [{"type": "output_audio", "transcript": self.text}])
+        return {"id": self.id, "type": "message", "object": "realtime.item", "role": "assistant",
+                "status": status, "content": content if (self.text or done) else []}
 
-    def resource(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"id": self.id, "object": "realtime.response", "status": self.status,
-                                "output": [self.item()] if self.done else [], "output_modalities": self.modalities,
-                                "conversation_id": "auto"}
-        if self.done:
-            body["status_details"] = None if self.status == "completed" else {"type": self.status,
-                                                                               "reason": self.reason}
-            prompt = getattr(self.usage, "prompt_tokens", 0) or 0
-            completion = getattr(self.usage, "completion_tokens", 0) or 0
-            cached = getattr(self.usage, "cache_read_input_tokens", 0) or 0
-            body["usage"] = {"total_tokens": prompt + completion, "input_tokens": prompt, "output_tokens": completion,
-                             "input_token_details": {"cached_tokens": cached, "text_tokens": prompt, "audio_tokens": 0},
-                             "output_token_details": {"text_tokens": completion, "audio_tokens": 0}}
-        return body
-
-    def started_events(self, previous_item_id: str | None) -> list[dict[str, Any]]:
+    def added_events(self, previous_item_id: str | None) -> list[dict[str, Any]]:
         item = self.item()
         return [
-            {"type": "response.created", "response": self.resource()},
-            {"type": "response.output_item.added", "response_id": self.id, "output_index": 0, "item": item},
+            {"type": "response.output_item.added", "response_id": self.response.id,
+             "output_index": self.output_index, "item": item},
             {"type": "conversation.item.added", "previous_item_id": previous_item_id, "item": item},
             {"type": "response.content_part.added", **self._where(), "part": self.part()},
         ]
@@ -75,23 +65,20 @@ class Response:
         self.audio_ms += duration_ms
         return {"type": "response.output_audio.delta", **self._where(), "delta": base64.b64encode(audio).decode()}
 
-    def finished_events(self, status: str, previous_item_id: str | None, reason: str | None = None
-                        ) -> list[dict[str, Any]]:
-        self.done, self.status, self.reason = True, status, reason
+    def done_events(self, previous_item_id: str | None) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         if self.text_only:
             events.append({"type": "response.output_text.done", **self._where(), "text": self.text})
         else:
             events.append({"type": "response.output_audio.done", **self._where()})
-            events.append({"type": "response.output_audio_transcript.done", **self._where(), "transcript": self.text})
+            events.append({"type": "response.output_audio_transcript.done", **self._where(),
+                           "transcript": self.text})
         item = self.item()
-        events += [
-            {"type": "response.content_part.done", **self._where(), "part": self.part()},
-            {"type": "response.output_item.done", "response_id": self.id, "output_index": 0, "item": item},
-            {"type": "conversation.item.done", "previous_item_id": previous_item_id, "item": item},
-            {"type": "response.done", "response": self.resource()},
-        ]
-        return events
+        return [*events,
+                {"type": "response.content_part.done", **self._where(), "part": self.part()},
+                {"type": "response.output_item.done", "response_id": self.response.id,
+                 "output_index": self.output_index, "item": item},
+                {"type": "conversation.item.done", "previous_item_id": previous_item_id, "item": item}]
 
     def truncate(self, audio_end_ms: float) -> str:
         """The transcript as far as the listener heard it: text whose audio started before
@@ -109,3 +96,89 @@ class Response:
                 kept += " ".join(words[: int(len(words) * share)])
         self.text = kept.strip()
         return self.text
+
+
+@dataclass
+class ResponseOptions:
+    """What ``response.create`` asked of the next response; ``overrides`` are LLM settings
+    for that response only, restored when it ends."""
+
+    modalities: list[str]
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+class Response:
+    """One response: its id, status, usage and output items in order."""
+
+    def __init__(self, response_id: str, options: ResponseOptions):
+        self.id = response_id
+        self.options = options
+        self.modalities = options.modalities
+        self.text_only = options.modalities == ["text"]
+        self.output: list[MessageOutput] = []
+        self.done = False
+        self.status = "in_progress"
+        self.usage: Any = None
+        self.reason: str | None = None  # why it ended early: turn_detected | client_cancelled
+
+    @property
+    def message(self) -> MessageOutput | None:
+        """The message item the reply's text and audio go to (the last one opened)."""
+        return self.output[-1] if self.output else None
+
+    def add_message(self, item_id: str) -> MessageOutput:
+        output = MessageOutput(self, item_id, len(self.output))
+        self.output.append(output)
+        return output
+
+    def resource(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"id": self.id, "object": "realtime.response", "status": self.status,
+                                "output": [o.item() for o in self.output] if self.done else [],
+                                "output_modalities": self.modalities, "conversation_id": "auto"}
+        if self.done:
+            body["status_details"] = None if self.status == "completed" else {"type": self.status,
+                                                                               "reason": self.reason}
+            prompt = getattr(self.usage, "prompt_tokens", 0) or 0
+            completion = getattr(self.usage, "completion_tokens", 0) or 0
+            cached = getattr(self.usage, "cache_read_input_tokens", 0) or 0
+            body["usage"] = {"total_tokens": prompt + completion, "input_tokens": prompt, "output_tokens": completion,
+                             "input_token_details": {"cached_tokens": cached, "text_tokens": prompt, "audio_tokens": 0},
+                             "output_token_details": {"text_tokens": completion, "audio_tokens": 0}}
+        return body
+
+    def finish(self, status: str, reason: str | None = None) -> None:
+        self.done, self.status, self.reason = True, status, reason
+
+
+class ResponseTracker:
+    """The response in progress, the options for the next one, and the pairing of the
+    assistant aggregator's turns (which lag the LLM) with their responses."""
+
+    def __init__(self, default_modalities: list[str]):
+        self.default_modalities = default_modalities
+        self.current: Response | None = None
+        self._next: ResponseOptions | None = None
+        # Assistant turns begun but not ended; bounded by the responses in flight.
+        self._turns: deque[Response | None] = deque(maxlen=16)
+
+    @property
+    def active(self) -> bool:
+        return self.current is not None and not self.current.done
+
+    def request(self, options: ResponseOptions) -> None:
+        """``response.create``: the next response takes these options."""
+        self._next = options
+
+    def start(self, response_id: str) -> Response:
+        """The LLM began a reply: a new current response with the requested (or session) options."""
+        options = self._next or ResponseOptions(list(self.default_modalities))
+        self._next = None
+        self.current = Response(response_id, options)
+        return self.current
+
+    def assistant_turn_started(self) -> None:
+        self._turns.append(self.current)
+
+    def assistant_turn_stopped(self) -> Response | None:
+        """The response the assistant turn that just ended belongs to."""
+        return self._turns.popleft() if self._turns else self.current

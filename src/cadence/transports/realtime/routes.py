@@ -10,10 +10,11 @@ from cadence.pipelines.builder import PipelineFactory
 from cadence.transports.realtime.session import RealtimeSession
 
 
-def realtime_routes(factory: PipelineFactory, authorized) -> APIRouter:
+def realtime_routes(factory: PipelineFactory, authorized, sessions: set[RealtimeSession]) -> APIRouter:
     """``/v1/realtime?model=M`` and ``/api/v1/realtime/session?key=ID&protocol=realtime``.
 
     ``authorized(headers, query)`` decides before the upgrade; a refusal is HTTP 401.
+    Live sessions are kept in ``sessions`` while they run.
     """
     api = APIRouter()
 
@@ -27,8 +28,9 @@ def realtime_routes(factory: PipelineFactory, authorized) -> APIRouter:
         offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
         await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
         session = RealtimeSession(factory, websocket.send_json, model=model, user_id=user_id)
-        await session.start()
+        sessions.add(session)
         try:
+            await session.start()
             while True:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
@@ -39,6 +41,7 @@ def realtime_routes(factory: PipelineFactory, authorized) -> APIRouter:
         except Exception as exc:  # a bug must end this session only, never the server
             logger.exception(f"realtime session failed: {exc}")
         finally:
+            sessions.discard(session)
             await session.close()
 
     @api.websocket("/v1/realtime")

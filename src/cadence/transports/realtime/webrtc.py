@@ -29,8 +29,10 @@ async def close_webrtc_sessions() -> None:
     await asyncio.gather(*_sessions, return_exceptions=True)
 
 
-def webrtc_routes(factory: PipelineFactory, authorized) -> APIRouter:
-    """``POST /v1/realtime/calls`` (GA) and ``POST /v1/realtime`` (beta): SDP offer in, answer out."""
+def webrtc_routes(factory: PipelineFactory, authorized, sessions: set[RealtimeSession]) -> APIRouter:
+    """``POST /v1/realtime/calls`` (GA) and ``POST /v1/realtime`` (beta): SDP offer in, answer out.
+
+    Live sessions are kept in ``sessions`` while they run."""
     from pipecat.transports.base_transport import TransportParams
     from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
     from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
@@ -75,12 +77,14 @@ def webrtc_routes(factory: PipelineFactory, authorized) -> APIRouter:
             closed.set()
 
         async def run() -> None:
+            sessions.add(session)
             try:
                 await session.start()
                 await closed.wait()
             except Exception as exc:  # one call failing must not take the server down
                 logger.exception(f"webrtc session failed: {exc}")
             finally:
+                sessions.discard(session)
                 await session.close()
 
         task = asyncio.create_task(run())

@@ -1,0 +1,132 @@
+"""The client's conversation items and the model context messages they became.
+
+Each item is mapped explicitly to the context message objects it produced: client-created
+items to the message Cadence appends; spoken user turns and assistant replies to the
+messages the context aggregators add, claimed when their events report them (every
+message of that role no item has claimed yet). Edits (delete, truncate) go to the context as pipecat frames, in order with
+everything else the pipeline does, and pick their message by identity, never by text.
+Items and context may drift apart (an old item evicted, a message summarised away
+later); an item whose message is gone edits nothing in the context.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pipecat.frames.frames import Frame, LLMMessagesAppendFrame, LLMMessagesTransformFrame
+
+from cadence.transports.realtime.protocol import ProtocolError
+
+# Items a session keeps for retrieve/delete/truncate; older ones are forgotten (their
+# context messages stay, as far as the context stage keeps them).
+MAX_ITEMS = 1000
+
+
+class Conversation:
+    """Items in order (bounded by ``MAX_ITEMS``), each with the context message it became."""
+
+    def __init__(self, llm_context: Any, queue_frame: Callable[[Frame], Awaitable[None]]):
+        self._context = llm_context
+        self._queue = queue_frame
+        self.items: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._messages: dict[str, list[dict[str, Any]]] = {}  # item id → its context messages
+        self._outputs: dict[str, Any] = {}  # assistant item id → its response output
+        # Every message some item claimed (evicted items' too, so nobody claims them
+        # again); strong references keep ids unique, pruned to what the context holds.
+        self._claimed: dict[int, dict[str, Any]] = {}
+
+    # -- items ---------------------------------------------------------------------------
+
+    def add(self, item: dict[str, Any], output: Any = None) -> str | None:
+        """Put ``item`` at the end (or replace it in place); returns the previous item's id.
+
+        ``output`` is the response output an assistant item came from (for truncation)."""
+        if output is not None:
+            self._outputs[item["id"]] = output
+        if item["id"] in self.items:
+            self.items[item["id"]] = item
+            return self.previous_of(item["id"])
+        previous = self.last_id()
+        self.items[item["id"]] = item
+        while len(self.items) > MAX_ITEMS:
+            old, _ = self.items.popitem(last=False)
+            self._messages.pop(old, None)
+            self._outputs.pop(old, None)
+        return previous
+
+    def get(self, item_id: str) -> dict[str, Any]:
+        """The item, or ProtocolError ``item_not_found`` naming ``item_id``."""
+        if item_id not in self.items:
+            raise ProtocolError("item_not_found", f"no item {item_id!r} in this conversation", param="item_id")
+        return self.items[item_id]
+
+    def output_of(self, item_id: str) -> Any:
+        return self._outputs.get(item_id)
+
+    def last_id(self) -> str | None:
+        return next(reversed(self.items), None)
+
+    def previous_of(self, item_id: str) -> str | None:
+        ids = list(self.items)
+        index = ids.index(item_id) if item_id in ids else len(ids)
+        return ids[index - 1] if index > 0 else None
+
+    # -- the context ---------------------------------------------------------------------
+
+    async def append_message(self, item_id: str, role: str, text: str) -> None:
+        """Append a client-made message for ``item_id`` to the context."""
+        message = {"role": role, "content": text}
+        self._claim(item_id, [message])
+        await self._queue(LLMMessagesAppendFrame(messages=[message], run_llm=False))
+
+    def claim_new(self, item_id: str, role: str) -> int:
+        """Map ``item_id`` to every context message of ``role`` that no item has claimed (what
+        the aggregator added for it); returns how many."""
+        new = [m for m in self._context.get_messages()
+               if isinstance(m, dict) and m.get("role") == role and id(m) not in self._claimed]
+        if new:
+            self._claim(item_id, [*self._messages.get(item_id, []), *new])
+        return len(new)
+
+    def messages_of(self, item_id: str) -> list[dict[str, Any]]:
+        return list(self._messages.get(item_id, []))
+
+    async def delete(self, item_id: str) -> None:
+        """Forget the item and remove its messages from the context."""
+        self.get(item_id)
+        gone = self._messages.pop(item_id, [])
+        self._outputs.pop(item_id, None)
+        del self.items[item_id]
+        if gone:
+            await self._queue(LLMMessagesTransformFrame(
+                transform=lambda messages: [m for m in messages if not any(m is g for g in gone)]))
+
+    async def replace_text(self, item_id: str, text: str) -> None:
+        """Make the item's context say ``text`` (what the listener heard), in one message."""
+        old = self._messages.get(item_id)
+        if not old:
+            return
+        new = {**old[0], "content": text}
+        self._claim(item_id, [new])
+
+        def transform(messages: list[Any]) -> list[Any]:
+            out = []
+            for m in messages:
+                if m is old[0]:
+                    out.append(new)
+                elif not any(m is o for o in old[1:]):
+                    out.append(m)
+            return out
+
+        await self._queue(LLMMessagesTransformFrame(transform=transform))
+
+    def _claim(self, item_id: str, messages: list[dict[str, Any]]) -> None:
+        self._messages[item_id] = messages
+        for message in messages:
+            self._claimed[id(message)] = message
+        if len(self._claimed) > 4 * MAX_ITEMS:
+            present = {id(m) for m in self._context.get_messages()}
+            present |= {id(m) for ms in self._messages.values() for m in ms}
+            self._claimed = {key: m for key, m in self._claimed.items() if key in present}

@@ -1,0 +1,104 @@
+"""Upgrade canary: every place Cadence still relies on pipecat internals, in one list.
+
+Where pipecat has a public route Cadence uses it (VADParamsUpdateFrame, *UpdateSettingsFrame,
+trigger_user_turn_started's per-call override, ...). What remains is listed here; a pipecat
+upgrade that removes or changes one of these fails this test with a message saying which
+Cadence class depends on it and why, before it can fail a user's session.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+import textwrap
+
+import pipecat
+import pytest
+from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn
+from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
+from pipecat.services.tts_service import TTSService
+from pipecat.services.whisper.stt import WhisperSTTService
+from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnStartStrategy
+
+ASSIGN = re.compile(r"self\.(\w+)\s*(?::[^=\n]*)?=(?!=)")
+
+# (pipecat class whose __init__ Cadence skips, the attributes that __init__ sets, Cadence's class, why)
+SKIPPED_INITS = [
+    (SileroVADAnalyzer, {"_model", "_windows_since_reset", "_low_confidence_windows"},
+     "cadence.processors.silero_shared.SharedSileroVADAnalyzer",
+     "shares one Silero ONNX session per process instead of loading one per session"),
+    (SileroOnnxModel, {"session", "sample_rates"},
+     "cadence.processors.silero_shared.SharedSileroVADAnalyzer",
+     "builds the model wrapper around the shared session"),
+    (LocalSmartTurnAnalyzerV3, {"_log_data", "_session"},
+     "cadence.processors.smart_turn.SmartTurnAnalyzer",
+     "shares one smart-turn ONNX session per process"),
+]
+
+# (pipecat class, private member, Cadence's class, why)
+PRIVATE_MEMBERS = [
+    (BaseSmartTurn, "_stop_ms", "SmartTurnAnalyzer.configure", "stop_secs is read once at construction"),
+    (BaseSmartTurn, "_params", "SmartTurnAnalyzer (via the public params property)", "the longest wait"),
+    (LocalSmartTurnAnalyzerV3, "_predict_endpoint", "SmartTurnAnalyzer", "a configurable threshold needs the"
+     " probability, which only this method sees"),
+    (WhisperSTTService, "_load", "cadence.processors.whisper_stt.SharedWhisperSTTService",
+     "hands in the process's shared Whisper model instead of loading one per session"),
+    (WhisperSTTService, "_model", "SharedWhisperSTTService._load", "where run_stt finds the model"),
+    (WhisperSTTService, "_unsupported_language", "SharedWhisperSTTService._load", "keeps pipecat's language check"),
+    (TTSService, "_update_settings", "cadence.processors.tts_piper.SharedPiperTTSService",
+     "applies Piper's speed from a TTSUpdateSettingsFrame"),
+]
+
+# Public routes Cadence depends on, checked so a rename is caught here too.
+PUBLIC_ROUTES = [
+    (BaseUserTurnStartStrategy, "trigger_user_turn_started", "enable_interruptions",
+     "cadence.processors.smart_turn.SwitchableVADTurnStart (interrupt_response)"),
+]
+
+
+def _init_assignments(cls: type) -> set[str]:
+    return set(ASSIGN.findall(textwrap.dedent(inspect.getsource(cls.__init__))))
+
+
+def _mentions(cls: type, name: str) -> bool:
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("pipecat") and name in vars(klass):
+            return True
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        if klass.__module__.startswith("pipecat") and re.search(rf"\bself\.{name}\b", source):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("cls, expected, user, why", SKIPPED_INITS, ids=lambda v: getattr(v, "__name__", None))
+def test_skipped_inits_set_what_cadence_sets(cls, expected, user, why):
+    found = _init_assignments(cls)
+    assert found == expected, (
+        f"pipecat {pipecat.__version__}: {cls.__qualname__}.__init__ now sets {sorted(found)}, not"
+        f" {sorted(expected)}. {user} skips that __init__ ({why}) and sets those attributes itself:"
+        f" update it (new: {sorted(found - expected)}, gone: {sorted(expected - found)})."
+    )
+
+
+@pytest.mark.parametrize("cls, name, user, why", PRIVATE_MEMBERS, ids=lambda v: v if isinstance(v, str) else None)
+def test_private_members_cadence_uses_still_exist(cls, name, user, why):
+    assert _mentions(cls, name), (
+        f"pipecat {pipecat.__version__} no longer has {cls.__qualname__}.{name}, which {user} relies on ({why})."
+    )
+
+
+@pytest.mark.parametrize("cls, method, parameter, user", PUBLIC_ROUTES)
+def test_public_routes_cadence_uses_still_exist(cls, method, parameter, user):
+    signature = inspect.signature(getattr(cls, method))
+    assert parameter in signature.parameters, f"{cls.__qualname__}.{method} lost {parameter!r}, used by {user}"
+
+
+def test_the_canary_itself_can_fail():
+    assert not _mentions(BaseSmartTurn, "_no_such_member_anywhere")
+    tree_names = {n.id for n in ast.walk(ast.parse("self._x = 1")) if isinstance(n, ast.Name)}
+    assert tree_names == {"self"} and ASSIGN.findall("self._x = 1\nself._y == 2\nself._z: int = 3") == ["_x", "_z"]
