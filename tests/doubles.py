@@ -26,6 +26,12 @@ TONE = (np.sin(2 * np.pi * 220 * np.arange(RATE) / RATE) * 8000).astype(np.int16
 class InstantLLM(FrameProcessor):
     """Answers every context with the same short reply, at once (a canned test double)."""
 
+    @classmethod
+    def from_config(cls, params, context):
+        llm = cls()
+        context.roles.llm = llm  # the Realtime session follows this stage's replies
+        return llm
+
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMContextFrame):
@@ -38,6 +44,12 @@ class InstantLLM(FrameProcessor):
 
 class InstantTTS(FrameProcessor):
     """Speaks every text as one second of a 220 Hz tone, at once (a test double)."""
+
+    @classmethod
+    def from_config(cls, params, context):
+        tts = cls()
+        context.roles.tts = tts  # the Realtime session follows what this stage speaks
+        return tts
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)

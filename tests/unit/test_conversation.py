@@ -50,21 +50,22 @@ async def test_client_items_map_to_their_messages_and_delete_removes_only_theirs
 async def test_aggregator_messages_are_claimed_in_order(conversation, context):
     context.add_message({"role": "user", "content": "hello"})  # as the user aggregator adds a spoken turn
     conversation.add(item("u1"))
-    assert conversation.claim_new("u1", "user") == 1
+    assert await conversation.claim_new("u1", "user") == 1
     context.add_message({"role": "assistant", "content": "hi! hi!"})
     context.add_message({"role": "user", "content": "hello"})
     conversation.add(item("a1", "assistant"))
     conversation.add(item("u2"))
-    assert conversation.claim_new("a1", "assistant") == 1 and conversation.claim_new("u2", "user") == 1
+    assert await conversation.claim_new("a1", "assistant") == 1
+    assert await conversation.claim_new("u2", "user") == 1
     assert conversation.messages_of("u2")[0] is context.get_messages()[2]
-    assert conversation.claim_new("u3", "user") == 0  # nothing new: nothing claimed twice
+    assert await conversation.claim_new("u3", "user") == 0  # nothing new: nothing claimed twice
 
 
 async def test_truncate_replaces_the_message_by_identity(conversation, context):
     context.add_message({"role": "assistant", "content": "one two three"})
     context.add_message({"role": "assistant", "content": "one two three"})
     conversation.add(item("a1", "assistant"))
-    conversation.claim_new("a1", "assistant")  # both segments of one reply
+    await conversation.claim_new("a1", "assistant")  # both segments of one reply
     context.add_message({"role": "assistant", "content": "one two three"})  # a later, unclaimed reply
     await conversation.replace_text("a1", "one")
     assert [m["content"] for m in context.get_messages()] == ["one", "one two three"]
@@ -77,9 +78,9 @@ async def test_items_are_bounded_and_evicted_messages_are_not_claimed_again(conv
     for n in range(5):
         context.add_message({"role": "user", "content": f"turn {n}"})
         conversation.add(item(f"u{n}"))
-        assert conversation.claim_new(f"u{n}", "user") == 1
+        assert await conversation.claim_new(f"u{n}", "user") == 1
     assert list(conversation.items) == ["u2", "u3", "u4"]
-    assert conversation.claim_new("u5", "user") == 0  # u0/u1's messages stay claimed
+    assert await conversation.claim_new("u5", "user") == 0  # u0/u1's messages stay claimed
 
 
 def test_a_response_can_hold_several_output_items():
@@ -103,6 +104,36 @@ def test_tracker_applies_requested_options_once_and_pairs_lagging_turns():
     assert not second.text_only and second.options.overrides == {}  # the session's again
     tracker.assistant_turn_started()
     assert tracker.assistant_turn_stopped() is first and tracker.assistant_turn_stopped() is second
+    assert tracker.assistant_turn_stopped() is None
+
+
+def test_without_barge_in_the_next_reply_does_not_take_the_playing_ones_audio():
+    tracker = ResponseTracker(["audio"])
+    first = tracker.start("r1")
+    tracker.assistant_turn_started()
+    second = tracker.start("r2")  # the user spoke; no barge-in, so r1 still plays
+    assert tracker.current is second and tracker.speaking is first
+    first.finish("completed")
+    assert tracker.speaking is second
+    cancelled = tracker.start("r3")
+    cancelled.finish("cancelled", "client_cancelled")
+    tracker.assistant_turn_started()  # r2's turn: r3 ended before its own began and is skipped
+    assert tracker.assistant_turn_stopped() is first and tracker.assistant_turn_stopped() is second
+
+
+async def test_an_edit_made_before_the_reply_reached_the_context_waits_for_it(conversation, context):
+    conversation.add(item("a1", "assistant"))
+    conversation.expect("a1")
+    await conversation.replace_text("a1", "Once")  # truncated while the aggregator still holds the reply
+    context.add_message({"role": "assistant", "content": "Once upon a time"})
+    await conversation.claim_new("a1", "assistant")
+    assert [m["content"] for m in context.get_messages()] == ["Once"]
+    conversation.add(item("a2", "assistant"))
+    conversation.expect("a2")
+    await conversation.delete("a2")
+    context.add_message({"role": "assistant", "content": "a deleted reply"})
+    await conversation.claim_new("a2", "assistant")
+    assert [m["content"] for m in context.get_messages()] == ["Once"]
 
 
 def test_truncation_keeps_what_was_heard():

@@ -134,3 +134,52 @@ def test_beta_keys_normalise_into_the_typed_session(defaults):
 def test_unknown_keys_are_kept_and_echoed(defaults):
     config = SessionConfig.initial(defaults).merge({"truncation": "auto", "tracing": None}, defaults)
     assert config.wire()["truncation"] == "auto" and "tracing" in config.wire()
+
+
+def test_echoing_a_session_back_with_another_eagerness_takes_the_new_eagerness(defaults):
+    config = SessionConfig.initial(defaults).merge(
+        {"audio": {"input": {"turn_detection": {"type": "semantic_vad", "eagerness": "high"}}}}, defaults)
+    echoed = config.wire()["audio"]["input"]["turn_detection"]
+    config = config.merge({"audio": {"input": {"turn_detection": {**echoed, "eagerness": "low"}}}}, defaults)
+    assert (config.turn_settings(defaults).end_of_turn_threshold, config.turn_settings(defaults).max_wait_secs) \
+        == (0.7, 8.0)
+    server = SessionConfig.initial(defaults).wire()["audio"]["input"]["turn_detection"]  # the YAML's 0.8 / 1.7 s
+    config = config.merge({"audio": {"input": {"turn_detection": {
+        **server, "type": "semantic_vad", "eagerness": "high"}}}}, defaults)
+    assert config.turn_settings(defaults).end_of_turn_threshold == 0.3
+
+
+def test_semantic_vad_auto_keeps_the_yaml_values(defaults):
+    config = SessionConfig.initial(defaults).merge(
+        {"audio": {"input": {"turn_detection": {"type": "semantic_vad"}}}}, defaults)
+    turn = config.turn_settings(defaults)
+    assert (turn.end_of_turn_threshold, turn.max_wait_secs) == (0.8, 1.7)
+    assert config.wire()["audio"]["input"]["turn_detection"]["eagerness"] == "auto"
+
+
+def test_a_null_provider_field_unsets_it_and_a_wrong_type_is_refused(defaults):
+    config = SessionConfig.initial(defaults).merge({"providerData": {"stt": {"vadThreshold": 0.3}}}, defaults)
+    config = config.merge({"providerData": {"stt": {"vadThreshold": None}}}, defaults)
+    assert config.turn_settings(defaults).vad_confidence == 0.62  # back to turn_detection's (the YAML's)
+    with pytest.raises(ProtocolError) as info:
+        config.merge({"providerData": {"stt": {"inactivityTimeoutSeconds": "soon"}}}, defaults)
+    assert info.value.param == "session.providerData.stt.inactivityTimeoutSeconds"
+
+
+def test_transcription_fields_left_out_keep_the_yaml_values(defaults):
+    update = {"input_audio_transcription": {"model": "whisper-1"}}
+    normalize_session(update)
+    transcription = SessionConfig.initial(defaults).merge(update, defaults).audio.input.transcription
+    assert (transcription.model, transcription.language, transcription.prompt) == (
+        "whisper-tiny.en", "en", "Vera, Nova")  # the model that runs, and the YAML's prompt
+    update = {"audio": {"input": {"transcription": {"prompt": None}}}}
+    assert SessionConfig.initial(defaults).merge(update, defaults).audio.input.transcription.prompt is None
+
+
+def test_a_pipeline_without_tts_answers_in_text_and_refuses_audio():
+    defaults = SessionDefaults.from_config(validate(load_config_text("pipeline: [{type: context}, {type: llm}]")))
+    config = SessionConfig.initial(defaults)
+    assert config.text_only
+    with pytest.raises(ProtocolError) as info:
+        config.merge({"output_modalities": ["audio"]}, defaults)
+    assert info.value.param == "session.output_modalities"

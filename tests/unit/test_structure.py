@@ -95,3 +95,23 @@ def test_lower_layers_never_import_higher_ones():
 def test_the_cycle_finder_finds_cycles():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_a_plugin_service_takes_its_role_unless_a_stage_recorded_one():
+    from pipecat.processors.frame_processor import FrameProcessor
+    from pipecat.services.llm_service import LLMService
+
+    from cadence.pipelines.builder import _record_service_roles
+    from cadence.stages import StageRoles
+
+    class EchoLLM(LLMService):
+        """A plugin LLM (no model)."""
+
+    plugin, roles = EchoLLM(), StageRoles()
+    _record_service_roles(roles, FrameProcessor())
+    assert roles.llm is None  # a plain processor takes no role
+    _record_service_roles(roles, plugin)
+    assert roles.llm is plugin and roles.tts is None and roles.stt is None
+    recorded = StageRoles(llm=object())
+    _record_service_roles(recorded, plugin)
+    assert recorded.llm is not plugin  # what a stage recorded itself wins

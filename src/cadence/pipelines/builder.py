@@ -61,7 +61,9 @@ class PipelineFactory:
         stages = []
         for stage in self.config.stages:
             try:
-                stages.append(_as_stage(stage.spec.build(stage.params, context)))
+                built = _as_stage(stage.spec.build(stage.params, context))
+                _record_service_roles(context.roles, built.processor)
+                stages.append(built)
             except ConfigError as exc:
                 raise ConfigError(f"{self.config.source}: pipeline[{stage.index}] ({stage.spec.name}): {exc}") from exc
         return stages
@@ -102,6 +104,18 @@ class PipelineFactory:
         )
         task = PipelineWorker(pipeline, params=params, idle_timeout_secs=None, enable_rtvi=False)
         return SessionPipeline(pipeline, task, [*processors, *tails], context.roles)
+
+
+def _record_service_roles(roles: StageRoles, processor: FrameProcessor) -> None:
+    """A plugin's pipecat STT, LLM or TTS service takes that role when no stage recorded one,
+    so a transport can follow it like a built-in (built-ins record theirs themselves)."""
+    from pipecat.services.llm_service import LLMService
+    from pipecat.services.stt_service import STTService
+    from pipecat.services.tts_service import TTSService
+
+    for role, cls in (("stt", STTService), ("llm", LLMService), ("tts", TTSService)):
+        if isinstance(processor, cls) and getattr(roles, role) is None:
+            setattr(roles, role, processor)
 
 
 def _as_stage(built: Any) -> Stage:

@@ -34,6 +34,9 @@ class SettingsApplier:
         self._queue = queue_frame
         self.defaults = defaults
         self._check_model = check_model
+        # What was last sent to the VAD (the analyzer's own params lag until the frame arrives).
+        vad = roles.vad_analyzer.params if roles.vad_analyzer is not None else None
+        self._vad_sent = (vad.confidence, vad.stop_secs) if vad is not None else None
 
     def effective_model(self, requested: str) -> str:
         """The router model replies come from: ``requested`` when the router knows it (e.g.
@@ -47,12 +50,12 @@ class SettingsApplier:
     async def apply(self, config: SessionConfig, turn: TurnSettings) -> None:
         """Turn detection, instructions, model, length, speed, transcription, modality."""
         roles = self.roles
-        if roles.vad_analyzer is not None:
+        if roles.vad_analyzer is not None and self._vad_sent != (turn.vad_confidence, turn.vad_stop_secs):
             current = roles.vad_analyzer.params
-            if (current.confidence, current.stop_secs) != (turn.vad_confidence, turn.vad_stop_secs):
-                await self._queue(VADParamsUpdateFrame(params=VADParams(
-                    confidence=turn.vad_confidence, start_secs=current.start_secs, stop_secs=turn.vad_stop_secs,
-                    min_volume=current.min_volume)))
+            self._vad_sent = (turn.vad_confidence, turn.vad_stop_secs)
+            await self._queue(VADParamsUpdateFrame(params=VADParams(
+                confidence=turn.vad_confidence, start_secs=current.start_secs, stop_secs=turn.vad_stop_secs,
+                min_volume=current.min_volume)))
         if roles.turn_analyzer is not None:
             roles.turn_analyzer.configure(threshold=turn.end_of_turn_threshold, stop_secs=turn.max_wait_secs)
         if roles.turn_start is not None:
@@ -66,9 +69,7 @@ class SettingsApplier:
             await self._queue(LLMConfigureOutputFrame(skip_tts=config.text_only))
         transcription = config.audio.input.transcription
         if roles.stt is not None and transcription is not None:
-            # The model that runs is the configured one: say so rather than echo another name.
-            transcription.model = self.defaults.stt_model
-            await self._queue(STTUpdateSettingsFrame(delta=_stt_prompt(roles.stt, transcription.prompt)))
+            await self._queue(STTUpdateSettingsFrame(delta=_stt_settings(roles.stt, transcription)))
         if roles.tts is not None and hasattr(roles.tts, "speed"):
             await self._queue(TTSUpdateSettingsFrame(delta=type(roles.tts).Settings(speed=config.audio.output.speed)))
 
@@ -79,9 +80,12 @@ class SettingsApplier:
         await self._queue(LLMConfigureOutputFrame(skip_tts=text_only))
 
 
-def _stt_prompt(stt: Any, prompt: str | None) -> STTSettings:
+def _stt_settings(stt: Any, transcription: Any) -> STTSettings:
+    from pipecat.transcriptions.language import Language
+
     settings_cls = getattr(type(stt), "Settings", STTSettings)
+    language = Language(transcription.language) if transcription.language else None
     try:
-        return settings_cls(initial_prompt=prompt)
-    except TypeError:  # an STT service without a prompt setting
-        return settings_cls()
+        return settings_cls(language=language, initial_prompt=transcription.prompt)
+    except TypeError:  # an STT service without a prompt setting (Whisper's is initial_prompt)
+        return settings_cls(language=language)

@@ -22,6 +22,8 @@ from cadence.transports.realtime.protocol import ProtocolError
 # Items a session keeps for retrieve/delete/truncate; older ones are forgotten (their
 # context messages stay, as far as the context stage keeps them).
 MAX_ITEMS = 1000
+MAX_AWAITING = 64  # replies whose context message has not arrived yet (responses in flight)
+_KEEP, _DELETE = object(), object()
 
 
 class Conversation:
@@ -36,6 +38,9 @@ class Conversation:
         # Every message some item claimed (evicted items' too, so nobody claims them
         # again); strong references keep ids unique, pruned to what the context holds.
         self._claimed: dict[int, dict[str, Any]] = {}
+        # Items whose message the assistant aggregator adds only when the reply has been
+        # played (it sits after the output): an edit made before then waits here.
+        self._awaiting: dict[str, Any] = {}
 
     # -- items ---------------------------------------------------------------------------
 
@@ -81,13 +86,25 @@ class Conversation:
         self._claim(item_id, [message])
         await self._queue(LLMMessagesAppendFrame(messages=[message], run_llm=False))
 
-    def claim_new(self, item_id: str, role: str) -> int:
+    def expect(self, item_id: str) -> None:
+        """``item_id``'s context message will be added later (a reply still playing)."""
+        self._awaiting[item_id] = _KEEP
+        while len(self._awaiting) > MAX_AWAITING:
+            self._awaiting.pop(next(iter(self._awaiting)))
+
+    async def claim_new(self, item_id: str, role: str) -> int:
         """Map ``item_id`` to every context message of ``role`` that no item has claimed (what
-        the aggregator added for it); returns how many."""
+        the aggregator added for it), then apply an edit made while it was awaited; returns
+        how many messages it got."""
         new = [m for m in self._context.get_messages()
                if isinstance(m, dict) and m.get("role") == role and id(m) not in self._claimed]
         if new:
             self._claim(item_id, [*self._messages.get(item_id, []), *new])
+        edit = self._awaiting.pop(item_id, _KEEP)
+        if edit is _DELETE:
+            await self._remove(self._messages.pop(item_id, []))
+        elif isinstance(edit, str):
+            await self.replace_text(item_id, edit)
         return len(new)
 
     def messages_of(self, item_id: str) -> list[dict[str, Any]]:
@@ -96,9 +113,13 @@ class Conversation:
     async def delete(self, item_id: str) -> None:
         """Forget the item and remove its messages from the context."""
         self.get(item_id)
-        gone = self._messages.pop(item_id, [])
         self._outputs.pop(item_id, None)
         del self.items[item_id]
+        if item_id in self._awaiting:
+            self._awaiting[item_id] = _DELETE
+        await self._remove(self._messages.pop(item_id, []))
+
+    async def _remove(self, gone: list[dict[str, Any]]) -> None:
         if gone:
             await self._queue(LLMMessagesTransformFrame(
                 transform=lambda messages: [m for m in messages if not any(m is g for g in gone)]))
@@ -107,6 +128,8 @@ class Conversation:
         """Make the item's context say ``text`` (what the listener heard), in one message."""
         old = self._messages.get(item_id)
         if not old:
+            if item_id in self._awaiting:
+                self._awaiting[item_id] = text
             return
         new = {**old[0], "content": text}
         self._claim(item_id, [new])

@@ -151,19 +151,34 @@ class Response:
 
 
 class ResponseTracker:
-    """The response in progress, the options for the next one, and the pairing of the
-    assistant aggregator's turns (which lag the LLM) with their responses."""
+    """The response in progress, the options for the next one, the response whose audio is
+    playing, and the pairing of the assistant aggregator's turns (which lag the LLM: it sits
+    after the output) with their responses.
+
+    Without barge-in a new reply can start while the last one still plays; the LLM's text
+    belongs to the newest response, what is spoken to the oldest one not done.
+    """
+
+    MAX_OPEN = 16  # responses started and not ended that are remembered
 
     def __init__(self, default_modalities: list[str]):
         self.default_modalities = default_modalities
         self.current: Response | None = None
         self._next: ResponseOptions | None = None
-        # Assistant turns begun but not ended; bounded by the responses in flight.
-        self._turns: deque[Response | None] = deque(maxlen=16)
+        self._open: deque[Response] = deque(maxlen=self.MAX_OPEN)  # started, in order
+        self._unpaired: deque[Response] = deque(maxlen=self.MAX_OPEN)  # started, assistant turn not begun
+        self._turns: deque[Response] = deque(maxlen=self.MAX_OPEN)  # assistant turn begun, not ended
 
     @property
     def active(self) -> bool:
         return self.current is not None and not self.current.done
+
+    @property
+    def speaking(self) -> Response | None:
+        """The response whose audio and transcript are being output now."""
+        while self._open and self._open[0].done:
+            self._open.popleft()
+        return next((r for r in self._open if not r.text_only), None)
 
     def request(self, options: ResponseOptions) -> None:
         """``response.create``: the next response takes these options."""
@@ -174,11 +189,19 @@ class ResponseTracker:
         options = self._next or ResponseOptions(list(self.default_modalities))
         self._next = None
         self.current = Response(response_id, options)
+        self._open.append(self.current)
+        self._unpaired.append(self.current)
         return self.current
 
     def assistant_turn_started(self) -> None:
-        self._turns.append(self.current)
+        """The assistant aggregator began a turn: it belongs to the oldest response not yet
+        paired (a response that ended before its turn began is skipped)."""
+        while self._unpaired:
+            response = self._unpaired.popleft()
+            if not response.done:
+                self._turns.append(response)
+                return
 
     def assistant_turn_stopped(self) -> Response | None:
         """The response the assistant turn that just ended belongs to."""
-        return self._turns.popleft() if self._turns else self.current
+        return self._turns.popleft() if self._turns else None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
-from pipecat.frames.frames import CancelFrame, LLMRunFrame, TTSSpeakFrame
+from pipecat.frames.frames import CancelFrame, Frame, LLMRunFrame, TTSSpeakFrame
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.base_transport import TransportParams
 from pipecat.workers.runner import WorkerRunner
@@ -66,7 +66,7 @@ class RealtimeSession:
             user_id=user_id, after={"context": [self.gate]},
         )
         roles = self.pipeline.roles
-        queue = self.pipeline.task.queue_frame
+        queue = self._queue
         self.conversation = Conversation(roles.llm_context, queue)
         self.responses = ResponseTracker(self.config.output_modalities)
         self.input = InputAudio(transport.audio_in_sample_rate, self._feed, roles.stt)
@@ -78,6 +78,7 @@ class RealtimeSession:
         self._hook_aggregators()
         self._runner_task: asyncio.Task | None = None
         self._writer_task: asyncio.Task | None = None
+        self._restoring: asyncio.Task | None = None  # the session's settings coming back after a response
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -123,6 +124,12 @@ class RealtimeSession:
                 logger.debug(f"realtime: send failed: {exc}")
                 return
 
+    async def _queue(self, frame: Frame) -> None:
+        """Queue a frame the client asked for; a barge-in must not drop it on the way (pipecat
+        drops interruptible frames still queued when an interruption arrives)."""
+        frame.interruptible = False
+        await self.pipeline.task.queue_frame(frame)
+
     async def _apply(self) -> None:
         self.turn = self.config.turn_settings(self.defaults)
         self.gate.automatic = self.turn.mode is not None and self.turn.create_response
@@ -132,10 +139,10 @@ class RealtimeSession:
     async def _greet(self, text: str) -> None:
         """The companion speaks first: a response of its own, remembered like any reply."""
         self.on_response_started()
-        if self.pipeline.roles.tts is not None:
-            await self.pipeline.task.queue_frame(TTSSpeakFrame(text, append_to_context=True))
-        else:
-            response = self.responses.current
+        response = self.responses.current
+        if not response.text_only:
+            await self._queue(TTSSpeakFrame(text, append_to_context=True))
+        else:  # nothing to speak with: the greeting is written
             self.on_llm_text(text)
             await self.conversation.append_message(response.message.id, "assistant", text)
             self._finish_response(response, "completed")
@@ -170,7 +177,11 @@ class RealtimeSession:
                                 " set audio.input.turn_detection to null to commit yourself")
         pcm = self.input.take()
         item_id = self.user_turns.commit()
-        text = await self.input.transcribe(pcm)
+        try:
+            text = await self.input.transcribe(pcm)
+        except ProtocolError as exc:
+            self.user_turns.finish(item_id, "", error=str(exc))
+            raise
         self.user_turns.finish(item_id, text)
         if text:
             await self.conversation.append_message(item_id, "user", text)
@@ -188,6 +199,9 @@ class RealtimeSession:
         item = data["item"]
         if item.get("type", "message") != "message":
             raise ProtocolError("unsupported", f"item type {item.get('type')!r} is not supported yet", param="item.type")
+        if item.get("id") and item["id"] in self.conversation.items:
+            raise ProtocolError("invalid_value", f"an item {item['id']!r} already exists; give a new id or none",
+                                param="item.id")
         text = " ".join(part.get("text") or part.get("transcript") or "" for part in item.get("content") or []).strip()
         item = {**item, "id": item.get("id") or new_id("item"), "object": "realtime.item", "status": "completed"}
         previous = self.conversation.add(item)
@@ -234,7 +248,7 @@ class RealtimeSession:
         self.responses.request(chosen)
         await self.settings.override(overrides, text_only=chosen.modalities == ["text"])
         self.gate.allow_one()
-        await self.pipeline.task.queue_frame(LLMRunFrame())
+        await self._queue(LLMRunFrame())
 
     async def _on_response_cancel(self, event, data) -> None:
         wanted, current = data.get("response_id"), self.responses.current
@@ -249,7 +263,7 @@ class RealtimeSession:
 
         @roles.user_aggregator.event_handler("on_user_turn_stopped")
         async def on_user_turn_stopped(aggregator, strategy, message):
-            self.user_turns.transcribed((message.content or "").strip())
+            await self.user_turns.transcribed((message.content or "").strip())
 
         @roles.assistant_aggregator.event_handler("on_assistant_turn_started")
         async def on_assistant_turn_started(aggregator):
@@ -260,8 +274,8 @@ class RealtimeSession:
             response = self.responses.assistant_turn_stopped()
             if response is None:
                 return
-            if message.content and response.message is not None:
-                self.conversation.claim_new(response.message.id, "assistant")
+            if response.message is not None:
+                await self.conversation.claim_new(response.message.id, "assistant")
             if not response.done:
                 if message.interrupted:
                     self._finish_response(response, "cancelled", reason="turn_detected")
@@ -291,6 +305,7 @@ class RealtimeSession:
         output = response.add_message(new_id("item"))
         item = output.item()
         previous = self.conversation.add(item, output)
+        self.conversation.expect(output.id)
         self.emit({"type": "response.created", "response": response.resource()})
         for event in output.added_events(previous):
             self.emit(event)
@@ -301,8 +316,8 @@ class RealtimeSession:
             self.emit(response.message.text_delta(text))
 
     def on_spoken_text(self, text: str) -> None:
-        response = self.responses.current
-        if response and not response.done and not response.text_only:
+        response = self.responses.speaking
+        if response and response.message:
             self.emit(response.message.transcript_delta(text))
 
     def on_usage(self, usage: Any) -> None:
@@ -310,8 +325,8 @@ class RealtimeSession:
             self.responses.current.usage = usage
 
     def on_audio_played(self, duration_ms: float) -> None:
-        response = self.responses.current
-        if not self.media.audio_over_events and response and not response.text_only and response.message:
+        response = self.responses.speaking
+        if not self.media.audio_over_events and response and response.message:
             response.message.audio_ms += duration_ms
 
     def on_output_started(self) -> None:
@@ -323,8 +338,8 @@ class RealtimeSession:
             self.emit({"type": "output_audio_buffer.stopped", "response_id": self._current_id()})
 
     async def _on_audio(self, pcm: bytes) -> None:
-        response = self.responses.current
-        if not response or response.done or response.text_only or response.message is None:
+        response = self.responses.speaking
+        if response is None or response.message is None:
             return
         wire = await self.input.wire.encode(pcm, self.config.audio.output.format.type)
         self.emit(response.message.audio_delta(wire, len(pcm) / 2 / WIRE_RATE * 1000))
@@ -340,14 +355,17 @@ class RealtimeSession:
     def _finish_response(self, response: Response, status: str, reason: str | None = None) -> None:
         response.finish(status, reason)
         for output in response.output:
-            self.conversation.add(output.item(), output)
+            deleted = output.id not in self.conversation.items  # the client deleted it meanwhile
+            if not deleted:
+                self.conversation.add(output.item(), output)
             for event in output.done_events(self.conversation.previous_of(output.id)):
-                self.emit(event)
+                if not (deleted and event["type"] == "conversation.item.done"):
+                    self.emit(event)
         self.emit({"type": "response.done", "response": response.resource()})
         self._idle.start(self.turn.idle_timeout_ms, self.heard_ms)
         if response.options.overrides or response.modalities != self.config.output_modalities:
             # The response had settings of its own: the session's come back for the next one.
-            asyncio.get_running_loop().create_task(self._apply())
+            self._restoring = asyncio.get_running_loop().create_task(self._apply())
 
     async def _cancel_response(self) -> None:
         if self.responses.active:

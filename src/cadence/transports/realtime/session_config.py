@@ -23,8 +23,8 @@ from cadence.transports.realtime.protocol import ProtocolError, error_param, new
 
 # providerData features Cadence accepts but does not act on yet; reported, never ignored.
 NOT_YET = {"memory", "backchannel", "responsiveness", "tts"}
-# semantic_vad eagerness → (smart-turn threshold, longest wait in seconds)
-EAGERNESS = {"low": (0.7, 8.0), "medium": (0.5, 4.0), "auto": (0.5, 4.0), "high": (0.3, 2.0)}
+# semantic_vad eagerness → (smart-turn threshold, longest wait in seconds); "auto" is the YAML's.
+EAGERNESS = {"low": (0.7, 8.0), "medium": (0.5, 4.0), "high": (0.3, 2.0)}
 # Inworld's turn fields, honoured inside turn_detection or providerData.stt. The last is
 # Cadence's own: the longest silence before the turn ends whatever smart-turn says.
 STT_FIELDS = ("endOfTurnConfidenceThreshold", "minEndOfTurnSilenceWhenConfident", "vadThreshold",
@@ -161,17 +161,20 @@ class SessionConfig(_Open):
     @classmethod
     def initial(cls, defaults: SessionDefaults, *, model: str | None = None) -> SessionConfig:
         """The session a new connection starts with: the YAML's settings, shown truthfully."""
-        detection = _fill(TurnDetection(), defaults) if defaults.turn_detection else None
-        return cls(
+        config = cls(
             id=new_id("sess"), model=model or defaults.model, instructions=defaults.instructions,
             max_output_tokens=defaults.max_tokens,
+            # Without a tts stage there is nothing to speak with: replies are text.
+            output_modalities=["audio"] if defaults.voices else ["text"],
             audio=Audio(
                 input=AudioInput(transcription=Transcription(model=defaults.stt_model, language=defaults.language,
                                                              prompt=defaults.transcription_prompt),
-                                 turn_detection=detection),
+                                 turn_detection=TurnDetection() if defaults.turn_detection else None),
                 output=AudioOutput(voice=defaults.voices[0] if defaults.voices else None, speed=defaults.speed),
             ),
         )
+        config._resolve(defaults)
+        return config
 
     def wire(self) -> dict[str, Any]:
         """The session object as it goes on the wire."""
@@ -183,7 +186,7 @@ class SessionConfig(_Open):
         return data
 
     @property
-    def voice(self) -> str | None:
+    def voice(self) -> str | None:  # noqa: D102
         voice = self.audio.output.voice
         return voice.get("id") if isinstance(voice, dict) else voice
 
@@ -214,10 +217,37 @@ class SessionConfig(_Open):
             error = exc.errors(include_url=False)[0]
             param = error_param(error["loc"], ("session",))
             raise ProtocolError("invalid_value", f"{param}: {error['msg']}", param=param) from exc
-        if result.audio.input.turn_detection is not None:
-            result.audio.input.turn_detection = _fill(result.audio.input.turn_detection, defaults)
         result._check(defaults)
+        result._resolve(defaults)
         return result
+
+    def _resolve(self, defaults: SessionDefaults) -> None:
+        """Fill what the client left out with the YAML's values and make the echo show the
+        turn-detection numbers that run (providerData.stt included)."""
+        transcription = self.audio.input.transcription or Transcription()
+        transcription.model = defaults.stt_model  # the model that runs, whatever name was asked for
+        transcription.language = transcription.language or defaults.language
+        if "prompt" not in transcription.model_fields_set:
+            transcription.prompt = defaults.transcription_prompt
+        self.audio.input.transcription = transcription
+        detection = self.audio.input.turn_detection
+        if detection is None:
+            return
+        if detection.type == "semantic_vad" and detection.eagerness not in (None, "auto"):
+            # eagerness sets both; echoed values from an earlier object must not override it
+            detection.endOfTurnConfidenceThreshold = detection.maxEndOfTurnSilenceMs = None
+        turn = self.turn_settings(defaults, with_provider_data=False)  # providerData.stt shows its own
+        if detection.interrupt_response is None:
+            detection.interrupt_response = turn.interrupt_response
+        if detection.type == "semantic_vad":
+            detection.eagerness = detection.eagerness or "auto"
+        else:
+            detection.threshold = turn.vad_confidence
+            detection.silence_duration_ms = round(turn.vad_stop_secs * 1000)
+            detection.endOfTurnConfidenceThreshold = turn.end_of_turn_threshold
+            detection.maxEndOfTurnSilenceMs = round(turn.max_wait_secs * 1000)
+            if detection.prefix_padding_ms is None:
+                detection.prefix_padding_ms = 300
 
     def _check(self, defaults: SessionDefaults) -> None:
         if self.voice is not None and self.voice not in defaults.voices:
@@ -227,26 +257,46 @@ class SessionConfig(_Open):
         if len(self.output_modalities) != 1:
             raise ProtocolError("invalid_value", "output_modalities must be ['audio'] or ['text']",
                                 param="session.output_modalities")
-        stt = self.providerData.get("stt") or {}
-        for name in ("endOfTurnConfidenceThreshold", "vadThreshold"):
-            value = stt.get(name)
-            if value is not None and not (isinstance(value, (int, float)) and 0 <= value <= 1):
-                raise ProtocolError("invalid_value", f"{name} must be a number between 0 and 1",
-                                    param=f"session.providerData.stt.{name}")
+        if self.output_modalities == ["audio"] and not defaults.voices:
+            raise ProtocolError("invalid_value", "this pipeline has no tts stage: output_modalities must be ['text']",
+                                param="session.output_modalities")
+        stt = self.providerData.get("stt")
+        if stt is not None and not isinstance(stt, dict):
+            raise ProtocolError("invalid_value", "providerData.stt must be an object", param="session.providerData.stt")
+        try:  # Inworld's turn fields carry the same types and ranges wherever they are given
+            TurnDetection.model_validate({k: v for k, v in (stt or {}).items() if k in STT_FIELDS})
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            param = error_param(error["loc"], ("session", "providerData", "stt"))
+            raise ProtocolError("invalid_value", f"{param}: {error['msg']}", param=param) from exc
         language = (self.audio.input.transcription or Transcription()).language
+        if language:
+            from pipecat.transcriptions.language import Language
+
+            try:
+                Language(language)
+            except ValueError:
+                raise ProtocolError("invalid_value", f"unknown language {language!r}; give a code such as 'en'",
+                                    param="session.audio.input.transcription.language") from None
         model = defaults.stt_model or ""
         if language and model.endswith(".en") and language != "en":
             raise ProtocolError("invalid_value", f"the transcription model {model} is English-only;"
                                 " language must be 'en'", param="session.audio.input.transcription.language")
 
-    def turn_settings(self, defaults: SessionDefaults) -> TurnSettings:
-        """The pipeline's turn-detection numbers for this session."""
+    def turn_settings(self, defaults: SessionDefaults, *, with_provider_data: bool = True) -> TurnSettings:
+        """The pipeline's turn-detection numbers for this session (``providerData.stt`` wins)."""
         detection = self.audio.input.turn_detection
         if detection is None:
             return TurnSettings(None, defaults.vad_confidence, defaults.vad_stop_secs, defaults.turn_threshold,
                                 defaults.max_wait_secs, False, False, None)
         fields = detection.model_dump(exclude_none=True)
-        fields.update({k: v for k, v in (self.providerData.get("stt") or {}).items() if k in STT_FIELDS})
+        if with_provider_data:
+            fields.update({k: v for k, v in (self.providerData.get("stt") or {}).items() if k in STT_FIELDS
+                           and v is not None})
+        if detection.type == "semantic_vad" and detection.eagerness not in (None, "auto"):
+            threshold, max_wait = EAGERNESS[detection.eagerness]
+            fields.setdefault("endOfTurnConfidenceThreshold", threshold)
+            fields.setdefault("maxEndOfTurnSilenceMs", max_wait * 1000)
         silence_ms = fields.get("minEndOfTurnSilenceWhenConfident", fields.get("silence_duration_ms"))
         idle_ms = fields.get("idle_timeout_ms")
         if fields.get("inactivityTimeoutSeconds") is not None:
@@ -261,30 +311,6 @@ class SessionConfig(_Open):
             interrupt_response=bool(fields.get("interrupt_response", defaults.interruptions)),
             idle_timeout_ms=int(idle_ms) if idle_ms else None,
         )
-
-
-def _fill(detection: TurnDetection, defaults: SessionDefaults) -> TurnDetection:
-    """Fields the client left out take the YAML's values (semantic_vad: its eagerness's),
-    so the echo says what runs."""
-    filled = detection.model_copy()
-    if filled.interrupt_response is None:
-        filled.interrupt_response = defaults.interruptions
-    if filled.type == "semantic_vad":
-        threshold, max_wait = EAGERNESS[filled.eagerness or "auto"]
-        filled.eagerness = filled.eagerness or "auto"
-    else:
-        threshold, max_wait = defaults.turn_threshold, defaults.max_wait_secs
-        if filled.threshold is None:
-            filled.threshold = defaults.vad_confidence
-        if filled.silence_duration_ms is None:
-            filled.silence_duration_ms = round(defaults.vad_stop_secs * 1000)
-        if filled.prefix_padding_ms is None:
-            filled.prefix_padding_ms = 300
-    if filled.endOfTurnConfidenceThreshold is None:
-        filled.endOfTurnConfidenceThreshold = threshold
-    if filled.maxEndOfTurnSilenceMs is None:
-        filled.maxEndOfTurnSilenceMs = round(max_wait * 1000)
-    return filled
 
 
 def _deep_merge(into: dict[str, Any], update: dict[str, Any]) -> None:

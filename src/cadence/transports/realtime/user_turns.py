@@ -37,7 +37,7 @@ class UserTurns:
             self.commit(self.current)
             self._committed = True
 
-    def transcribed(self, text: str) -> None:
+    async def transcribed(self, text: str) -> None:
         """The context stage took the turn's transcript (and added it to the context)."""
         if self.current is None:
             return
@@ -45,7 +45,7 @@ class UserTurns:
         self.current = None
         self.finish(item_id, text)
         if text:
-            self._conversation.claim_new(item_id, "user")
+            await self._conversation.claim_new(item_id, "user")
 
     def commit(self, item_id: str | None = None) -> str:
         """A user audio item enters the conversation (transcript still to come)."""
@@ -57,8 +57,8 @@ class UserTurns:
         self._emit({"type": "conversation.item.added", "previous_item_id": previous, "item": item})
         return item_id
 
-    def finish(self, item_id: str, text: str) -> None:
-        """The item's transcript: ``completed``, or ``failed`` when nothing was recognised."""
+    def finish(self, item_id: str, text: str, error: str | None = None) -> None:
+        """The item's transcript: ``completed``, or ``failed`` (nothing recognised, or ``error``)."""
         item = self._conversation.items.get(item_id)
         if item is None:
             return
@@ -69,7 +69,8 @@ class UserTurns:
                         "usage": {"type": "duration", "seconds": round(self._heard_ms() / 1000, 3)}})
         else:
             self._emit({"type": "conversation.item.input_audio_transcription.failed", "item_id": item_id,
-                        "content_index": 0, "error": {"type": "transcription_error", "code": "no_speech",
-                                                      "message": "no speech was recognised"}})
+                        "content_index": 0, "error": {"type": "transcription_error",
+                                                      "code": "transcription_failed" if error else "no_speech",
+                                                      "message": error or "no speech was recognised"}})
         self._emit({"type": "conversation.item.done", "previous_item_id": self._conversation.previous_of(item_id),
                     "item": item})
