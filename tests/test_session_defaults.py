@@ -119,3 +119,13 @@ async def test_no_greeting_means_the_server_waits(store):
             assert json.loads(await ws.recv())["type"] == "conversation.created"
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(ws.recv(), 1.5)
+
+
+async def test_file_mode_greets_first(store):
+    from cadence.transports.file import FileConversation
+
+    greeting = "Hello! I'm Nova."
+    result = await FileConversation(tuned_factory(store, greeting=greeting)).run_text(["Hi Nova, how are you?"])
+    assert [e.user for e in result.exchanges] == [None, "Hi Nova, how are you?"]
+    assert result.exchanges[0].reply == greeting and result.exchanges[1].reply.strip()
+    assert len(result.audio) > result.sample_rate  # both were spoken (over a second of audio)

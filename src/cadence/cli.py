@@ -130,7 +130,8 @@ async def _converse(args: argparse.Namespace, config) -> int:
     await asyncio.to_thread(factory.prepare)
 
     def show(exchange) -> None:
-        print(f"you:  {exchange.user}")
+        if exchange.user is not None:
+            print(f"you:  {exchange.user}")
         print(f"bot:  {exchange.reply}{' [interrupted]' if exchange.interrupted else ''}", flush=True)
 
     conversation = FileConversation(factory, pace=args.pace, on_exchange=show)
@@ -144,7 +145,7 @@ async def _converse(args: argparse.Namespace, config) -> int:
     if args.output:
         write_wav(args.output, result.audio, result.sample_rate)
         print(f"wrote {args.output} ({len(result.audio) / 2 / result.sample_rate:.1f} s)", file=sys.stderr)
-    if not result.exchanges and (args.input or args.text):
+    if not [e for e in result.exchanges if e.user is not None] and (args.input or args.text):
         print("error: no user turn was heard (no speech found, or it transcribed to nothing)", file=sys.stderr)
         return 1
     return 0

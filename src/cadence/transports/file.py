@@ -23,6 +23,7 @@ from pipecat.frames.frames import (
     LLMMessagesAppendFrame,
     OutputAudioRawFrame,
     StartFrame,
+    TTSSpeakFrame,
 )
 from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
@@ -89,9 +90,9 @@ class FileOutputTransport(BaseOutputTransport):
 
 @dataclass
 class Exchange:
-    """One user turn and the reply to it."""
+    """One user turn and the reply to it (``user`` is None for the greeting, which comes first)."""
 
-    user: str
+    user: str | None
     reply: str = ""
     interrupted: bool = False
 
@@ -146,6 +147,7 @@ class FileConversation:
 
         async def feed() -> None:
             await state.started.wait()
+            await self._greet(session, state)
             chunk = int(self.in_rate * CHUNK_SECS)
             silence = np.zeros(chunk, dtype=np.int16)
             t0, sent = time.monotonic(), 0
@@ -183,6 +185,7 @@ class FileConversation:
 
         async def feed() -> None:
             await state.started.wait()
+            await self._greet(session, state)
             async for text in _aiter(texts):
                 state.begin(text)
                 await session.task.queue_frame(
@@ -194,6 +197,14 @@ class FileConversation:
 
         await self._run(session, feed())
         return ConversationResult(state.exchanges, bytes(transport_out.audio), self.out_rate, timeline.turns)
+
+    async def _greet(self, session: SessionPipeline, state: _ExchangeRecorder) -> None:
+        """With ``session.greeting`` set, the companion speaks first (and remembers it)."""
+        greeting = self.factory.config.config.session.greeting
+        if greeting and session.roles.tts is not None:
+            state.begin(None)
+            await session.task.queue_frame(TTSSpeakFrame(greeting, append_to_context=True))
+            await asyncio.wait_for(state.idle.wait(), timeout=self.reply_timeout)
 
     @staticmethod
     async def _run(session: SessionPipeline, feeder) -> None:
@@ -246,7 +257,7 @@ class _ExchangeRecorder:
                     on_exchange(self.exchanges[-1])
             self.idle.set()
 
-    def begin(self, user_text: str) -> None:
+    def begin(self, user_text: str | None) -> None:
         """A user turn went to the LLM: record it and hold input until the reply is done."""
         self.exchanges.append(Exchange(user=user_text))
         self.idle.clear()
