@@ -129,3 +129,26 @@ async def test_file_mode_greets_first(store):
     assert [e.user for e in result.exchanges] == [None, "Hi Nova, how are you?"]
     assert result.exchanges[0].reply == greeting and result.exchanges[1].reply.strip()
     assert len(result.audio) > result.sample_rate  # both were spoken (over a second of audio)
+
+
+async def test_plugin_llm_and_tts_stages_drive_a_realtime_session(store):
+    """Stages of the user's own (here the test doubles) take the llm and tts roles, so their
+    replies come out as Realtime responses with audio, as the built-ins' do."""
+    text = "pipeline: [{type: context}, {type: 'doubles:InstantLLM'}, {type: 'doubles:InstantTTS'}]"
+    factory = PipelineFactory(validate(load_config_text(text)), store)
+    async with serving(create_app(factory)) as base:
+        async with websockets.connect(base.replace("http://", "ws://") + "/v1/realtime?model=cadence") as ws:
+            created = json.loads(await ws.recv())
+            assert created["session"]["output_modalities"] == ["audio"]
+            assert created["session"]["audio"]["input"]["turn_detection"] is None  # no vad stage
+            await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+                "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi!"}]}}))
+            await ws.send(json.dumps({"type": "response.create"}))
+            kinds, done = [], None
+            while done is None:
+                event = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                kinds.append(event["type"])
+                if event["type"] == "response.done":
+                    done = event["response"]
+    assert done["status"] == "completed" and "response.output_audio.delta" in kinds
+    assert done["output"][0]["content"][0]["transcript"] == "I hear you, tell me more."

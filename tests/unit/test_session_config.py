@@ -177,9 +177,15 @@ def test_transcription_fields_left_out_keep_the_yaml_values(defaults):
 
 
 def test_a_pipeline_without_tts_answers_in_text_and_refuses_audio():
-    defaults = SessionDefaults.from_config(validate(load_config_text("pipeline: [{type: context}, {type: llm}]")))
+    from cadence.stages import StageRoles
+
+    loaded = validate(load_config_text("pipeline: [{type: context}, {type: llm}]"))
+    defaults = SessionDefaults.from_config(loaded)
     config = SessionConfig.initial(defaults)
     assert config.text_only
     with pytest.raises(ProtocolError) as info:
         config.merge({"output_modalities": ["audio"]}, defaults)
     assert info.value.param == "session.output_modalities"
+    # a plugin stage that speaks (it took the tts role) makes audio the default again
+    plugin = SessionDefaults.from_config(loaded, StageRoles(tts=object()))
+    assert SessionConfig.initial(plugin).output_modalities == ["audio"] and plugin.voices == ()

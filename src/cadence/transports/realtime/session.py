@@ -52,9 +52,6 @@ class RealtimeSession:
         self._send = send
         self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         transport = factory.config.config.transport
-        self.defaults = SessionDefaults.from_config(factory.config)
-        self.config = SessionConfig.initial(self.defaults, model=model)
-        self.turn = self.config.turn_settings(self.defaults)  # once per session.update, not per chunk
         self.gate = ResponseGate()
         if media is None:
             params = TransportParams(audio_in_enabled=True, audio_in_sample_rate=transport.audio_in_sample_rate,
@@ -62,10 +59,13 @@ class RealtimeSession:
             media = Media(RealtimeInputTransport(params), RealtimeOutputTransport(params, on_audio=self._on_audio), True)
         self.media = media
         self.pipeline: SessionPipeline = factory.build(
-            media.transport_in, media.transport_out, instructions=self.defaults.instructions,
+            media.transport_in, media.transport_out, instructions=factory.config.config.session.instructions,
             user_id=user_id, after={"context": [self.gate]},
         )
         roles = self.pipeline.roles
+        self.defaults = SessionDefaults.from_config(factory.config, roles)
+        self.config = SessionConfig.initial(self.defaults, model=model)
+        self.turn = self.config.turn_settings(self.defaults)  # once per session.update, not per chunk
         queue = self._queue
         self.conversation = Conversation(roles.llm_context, queue)
         self.responses = ResponseTracker(self.config.output_modalities)

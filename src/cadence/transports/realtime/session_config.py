@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cadence.pipelines import ValidatedConfig
+from cadence.stages import StageRoles
 from cadence.transports.realtime.protocol import ProtocolError, error_param, new_id
 
 # providerData features Cadence accepts but does not act on yet; reported, never ignored.
@@ -39,6 +40,7 @@ class SessionDefaults:
     instructions: str
     greeting: str | None
     voices: tuple[str, ...]
+    speaks: bool  # the pipeline has a TTS (a plugin's TTS may have no named voices)
     speed: float
     max_tokens: int
     stt_model: str | None
@@ -52,8 +54,9 @@ class SessionDefaults:
     interruptions: bool
 
     @classmethod
-    def from_config(cls, config: ValidatedConfig) -> SessionDefaults:
-        """The defaults of ``config``'s stages; stages it lacks leave pipecat's own values."""
+    def from_config(cls, config: ValidatedConfig, roles: StageRoles | None = None) -> SessionDefaults:
+        """The defaults of ``config``'s stages; stages it lacks leave pipecat's own values.
+        ``roles`` (a built pipeline's) tell whether a plugin stage speaks."""
         vad, turn, stt = config.params_of("vad"), config.params_of("turn"), config.params_of("stt")
         llm, tts = config.params_of("llm"), config.params_of("tts")
         session = config.config.session
@@ -62,6 +65,7 @@ class SessionDefaults:
             instructions=session.instructions,
             greeting=session.greeting,
             voices=(tts.voice,) if tts is not None else (),
+            speaks=roles.tts is not None if roles is not None else tts is not None,
             speed=getattr(tts, "speed", 1.0),
             max_tokens=getattr(llm, "max_tokens", 256),
             stt_model=getattr(stt, "model", None),
@@ -165,7 +169,7 @@ class SessionConfig(_Open):
             id=new_id("sess"), model=model or defaults.model, instructions=defaults.instructions,
             max_output_tokens=defaults.max_tokens,
             # Without a tts stage there is nothing to speak with: replies are text.
-            output_modalities=["audio"] if defaults.voices else ["text"],
+            output_modalities=["audio"] if defaults.speaks else ["text"],
             audio=Audio(
                 input=AudioInput(transcription=Transcription(model=defaults.stt_model, language=defaults.language,
                                                              prompt=defaults.transcription_prompt),
@@ -257,7 +261,7 @@ class SessionConfig(_Open):
         if len(self.output_modalities) != 1:
             raise ProtocolError("invalid_value", "output_modalities must be ['audio'] or ['text']",
                                 param="session.output_modalities")
-        if self.output_modalities == ["audio"] and not defaults.voices:
+        if self.output_modalities == ["audio"] and not defaults.speaks:
             raise ProtocolError("invalid_value", "this pipeline has no tts stage: output_modalities must be ['text']",
                                 param="session.output_modalities")
         stt = self.providerData.get("stt")
