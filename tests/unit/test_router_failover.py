@@ -44,7 +44,7 @@ async def make_router(fake_url):
         providers = {
             "dead": {"kind": "openai", "base_url": f"http://127.0.0.1:{closed_port()}/v1"},
             **{mode: {"kind": "openai", "base_url": f"{fake_url}/{mode}/v1"}
-               for mode in ("ok", "e500", "e429", "e400", "stall", "drop", "flaky")},
+               for mode in ("ok", "e500", "e429", "e400", "stall", "slow", "drop", "flaky")},
             "fleet": {"kind": "openai", "replicas": [f"{fake_url}/r{i}/v1" for i in range(4)]},
         }
         section = RouterSection.model_validate(
@@ -141,6 +141,15 @@ async def test_a_slow_first_token_moves_on(make_router):
     assert reply.tried() == [("stall", "m", "ttft_timeout"), ("ok", "m", "ok")]
     assert 250 <= reply.attempts[0]["latencyMs"] < 2000
     assert reply.text == FULL
+
+
+async def test_the_last_model_left_is_waited_for(make_router):
+    """A slow first token moves on only while there is somewhere to move to."""
+    alone = await ask(make_router(ttft_timeout_s=0.3), model="slow/m")
+    assert alone.tried() == [("slow", "m", "ok")] and alone.text == FULL
+    assert alone.attempts[0]["latencyMs"] >= 700
+    with_fallback = await ask(make_router(ttft_timeout_s=0.3), model="slow/m", models=["ok/m"])
+    assert with_fallback.tried() == [("slow", "m", "ttft_timeout"), ("ok", "m", "ok")]
 
 
 async def test_a_400_is_not_retried(make_router):

@@ -193,7 +193,8 @@ class Router:
         attempts: list[Attempt] = []
         delivered = ""
         last_error: BackendError | None = None
-        for provider_name, model_name, replica in self._plan(candidates, user):
+        plan = self._plan(candidates, user)
+        for index, (provider_name, model_name, replica) in enumerate(plan):
             pool = self.pool(provider_name)
             attempt_request = ChatRequest(request.messages, request.params, continuation=delivered)
             attempt = Attempt(provider_name, model_name, replica, "ok", 0)
@@ -201,7 +202,11 @@ class Router:
             t0 = time.monotonic()
             labels = (provider_name, model_name, replica)
             try:
-                async for kind, payload in self._attempt(pool.backends[replica], model_name, attempt_request, t0, labels):
+                # The last attempt waits for a slow first token (up to the backend's own timeout):
+                # giving up on it would only turn a slow reply into a failure.
+                last = index == len(plan) - 1
+                async for kind, payload in self._attempt(pool.backends[replica], model_name, attempt_request, t0,
+                                                         labels, ttft_timeout=not last):
                     if kind == "text":
                         role = None if delivered else "assistant"  # OpenAI's first delta names the role
                         delivered += payload
@@ -242,9 +247,10 @@ class Router:
                 (healthy if usable else cooling).append((provider_name, model_name, replica))
         return healthy + cooling
 
-    async def _attempt(self, backend: Backend, model: str, request: ChatRequest, t0: float, labels):
+    async def _attempt(self, backend: Backend, model: str, request: ChatRequest, t0: float, labels,
+                       ttft_timeout: bool = True):
         """Yield ("text", str) pieces and one ("finish", (usage, reason)); raise BackendError."""
-        deadline = t0 + self._section.ttft_timeout_s
+        deadline = t0 + self._section.ttft_timeout_s if ttft_timeout else None
         stream = backend.stream(model, request).__aiter__()
         dedupe = _Dedupe(request.continuation)
         first = True
@@ -253,7 +259,7 @@ class Router:
         try:
             while True:
                 try:
-                    timeout = max(0.0, deadline - time.monotonic()) if first else None
+                    timeout = max(0.0, deadline - time.monotonic()) if first and deadline is not None else None
                     chunk = await asyncio.wait_for(stream.__anext__(), timeout=timeout)
                 except StopAsyncIteration:
                     break

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
+    ErrorFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
     MetricsFrame,
@@ -40,6 +41,7 @@ class PipelineHooks(Protocol):
     def on_output_started(self) -> None: ...
     def on_output_stopped(self) -> None: ...
     def on_usage(self, usage: Any) -> None: ...
+    def on_service_error(self, role: str, message: str) -> None: ...
 
 
 class SessionEvents(BaseObserver):
@@ -52,9 +54,14 @@ class SessionEvents(BaseObserver):
         self._out = transport_out
 
     async def on_push_frame(self, data: FramePushed) -> None:
-        if data.direction != FrameDirection.DOWNSTREAM:
-            return
         frame, source, roles, hooks = data.frame, data.source, self._roles, self._hooks
+        if data.direction != FrameDirection.DOWNSTREAM:
+            # A service reports a failure upstream (pipecat's push_error), once, from itself.
+            if isinstance(frame, ErrorFrame) and source is frame.processor:
+                for role in ("llm", "tts", "stt"):
+                    if source is getattr(roles, role):
+                        hooks.on_service_error(role, frame.error)
+            return
         if source is roles.vad:
             if isinstance(frame, VADUserStartedSpeakingFrame):
                 hooks.on_speech_started(frame.start_secs)

@@ -120,6 +120,7 @@ class Response:
         self.status = "in_progress"
         self.usage: Any = None
         self.reason: str | None = None  # why it ended early: turn_detected | client_cancelled
+        self.error: dict[str, Any] | None = None  # why it failed: {type, code, message}
 
     @property
     def message(self) -> MessageOutput | None:
@@ -136,8 +137,12 @@ class Response:
                                 "output": [o.item() for o in self.output] if self.done else [],
                                 "output_modalities": self.modalities, "conversation_id": "auto"}
         if self.done:
-            body["status_details"] = None if self.status == "completed" else {"type": self.status,
-                                                                               "reason": self.reason}
+            if self.status == "completed":
+                body["status_details"] = None
+            elif self.status == "failed":
+                body["status_details"] = {"type": "failed", "error": self.error}
+            else:
+                body["status_details"] = {"type": self.status, "reason": self.reason}
             prompt = getattr(self.usage, "prompt_tokens", 0) or 0
             completion = getattr(self.usage, "completion_tokens", 0) or 0
             cached = getattr(self.usage, "cache_read_input_tokens", 0) or 0
@@ -146,8 +151,8 @@ class Response:
                              "output_token_details": {"text_tokens": completion, "audio_tokens": 0}}
         return body
 
-    def finish(self, status: str, reason: str | None = None) -> None:
-        self.done, self.status, self.reason = True, status, reason
+    def finish(self, status: str, reason: str | None = None, error: dict[str, Any] | None = None) -> None:
+        self.done, self.status, self.reason, self.error = True, status, reason, error
 
 
 class ResponseTracker:

@@ -320,6 +320,15 @@ class RealtimeSession:
         if response and response.message:
             self.emit(response.message.transcript_delta(text))
 
+    def on_service_error(self, role: str, message: str) -> None:
+        """A service failed: the response it was making fails loudly, and the session goes on."""
+        code = f"{role}_failed"
+        response = self.responses.current if role == "llm" else self.responses.speaking
+        event = {"type": "server_error", "code": code, "message": f"the {role} stage failed: {message}"}
+        self.emit({"type": "error", "error": {**event, "param": None, "event_id": None}})
+        if role != "stt" and response is not None and not response.done:
+            self._finish_response(response, "failed", error=event)
+
     def on_usage(self, usage: Any) -> None:
         if self.responses.active:
             self.responses.current.usage = usage
@@ -352,8 +361,9 @@ class RealtimeSession:
     def _current_id(self) -> str | None:
         return self.responses.current.id if self.responses.current else None
 
-    def _finish_response(self, response: Response, status: str, reason: str | None = None) -> None:
-        response.finish(status, reason)
+    def _finish_response(self, response: Response, status: str, reason: str | None = None,
+                         error: dict[str, Any] | None = None) -> None:
+        response.finish(status, reason, error)
         for output in response.output:
             deleted = output.id not in self.conversation.items  # the client deleted it meanwhile
             if not deleted:

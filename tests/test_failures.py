@@ -1,0 +1,58 @@
+"""A reply that cannot be made fails loudly (response.done failed + an error event), and the
+session answers the next turn. The LLM is the loopback test double of a backend."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import websockets
+
+import fake_backend
+from cadence.config import load_config_text, validate
+from cadence.pipelines.builder import PipelineFactory
+from cadence.server import create_app
+from servers import serving
+
+
+@pytest.fixture(scope="module")
+async def fake_url():
+    async with serving(fake_backend.app) as url:
+        yield url
+
+
+async def text_turn(ws, text: str) -> tuple[list[dict], dict]:
+    await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+        "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}}))
+    await ws.send(json.dumps({"type": "response.create"}))
+    events = []
+    while True:
+        event = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        events.append(event)
+        if event["type"] == "response.done":
+            return events, event["response"]
+
+
+async def test_a_failing_backend_fails_the_response_and_the_next_turn_is_answered(store, fake_url):
+    config = {"router": {"providers": {"fake": {"kind": "openai", "base_url": f"{fake_url}/flaky/v1"}}},
+              "pipeline": [{"type": "context"}, {"type": "llm", "model": "fake/m"}]}
+    factory = PipelineFactory(validate(load_config_text(json.dumps(config))), store)
+    fake_backend.failing.add("flaky")
+    try:
+        async with serving(create_app(factory)) as base:
+            async with websockets.connect(base.replace("http://", "ws://") + "/v1/realtime") as ws:
+                assert json.loads(await ws.recv())["session"]["output_modalities"] == ["text"]  # no tts stage
+                events, failed = await text_turn(ws, "Hello?")
+                assert failed["status"] == "failed", failed
+                assert failed["status_details"]["error"]["code"] == "llm_failed"
+                assert "500" in failed["status_details"]["error"]["message"]
+                errors = [e["error"] for e in events if e["type"] == "error"]
+                assert errors and errors[0]["code"] == "llm_failed" and errors[0]["type"] == "server_error"
+
+                fake_backend.failing.discard("flaky")  # the backend recovers
+                _, answered = await text_turn(ws, "Hello again?")
+                assert answered["status"] == "completed"
+                assert answered["output"][0]["content"][0]["text"] == "replica flaky says hi."
+    finally:
+        fake_backend.failing.discard("flaky")
