@@ -56,3 +56,32 @@ async def test_a_failing_backend_fails_the_response_and_the_next_turn_is_answere
                 assert answered["output"][0]["content"][0]["text"] == "replica flaky says hi."
     finally:
         fake_backend.failing.discard("flaky")
+
+
+async def test_instructions_too_long_are_refused_and_an_oversized_turn_fails_loudly(nova_factory):
+    async with serving(create_app(nova_factory)) as base:
+        async with websockets.connect(base.replace("http://", "ws://") + "/v1/realtime") as ws:
+            assert json.loads(await ws.recv())["type"] == "session.created"
+            assert json.loads(await ws.recv())["type"] == "conversation.created"
+            huge = "You are Nova. " + "Remember this long backstory sentence about the sea. " * 900
+            await ws.send(json.dumps({"type": "session.update", "event_id": "u1",
+                                      "session": {"type": "realtime", "instructions": huge}}))
+            error = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            assert error["type"] == "error" and error["error"]["code"] == "instructions_too_long"
+            assert error["error"]["param"] == "session.instructions" and error["error"]["event_id"] == "u1"
+            assert "2048-token window" in error["error"]["message"]
+
+            await ws.send(json.dumps({"type": "session.update", "session": {"output_modalities": ["text"]}}))
+            updated = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            assert updated["type"] == "session.updated"
+            assert updated["session"]["instructions"].startswith("You are Nova, a curious")  # unchanged
+
+            events, failed = await text_turn(ws, "Please read this. " + "All work and no play. " * 1500)
+            assert failed["status"] == "failed" and failed["status_details"]["error"]["code"] == "llm_failed"
+            assert any(e["type"] == "error" and e["error"]["code"] == "llm_failed" for e in events)
+            await ws.send(json.dumps({"type": "conversation.item.delete",
+                                      "item_id": [e for e in events if e["type"] == "conversation.item.added"][0]
+                                      ["item"]["id"]}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] == "conversation.item.deleted"
+            _, answered = await text_turn(ws, "Hi Nova!")
+            assert answered["status"] == "completed" and answered["output"][0]["content"][0]["text"].strip()

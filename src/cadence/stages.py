@@ -51,6 +51,7 @@ class StageRoles:
     user_aggregator: Any = None  # pipecat LLMUserAggregator
     assistant_aggregator: Any = None  # pipecat LLMAssistantAggregator
     llm_context: Any = None  # the pipecat LLMContext both aggregators share
+    context_window: Any = None  # cadence.processors.context_window.ContextWindow: fits requests, folds turns
 
 
 @dataclass

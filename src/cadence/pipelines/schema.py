@@ -88,6 +88,10 @@ class OpenAICompatibleProvider(Spec):
     metrics_url: str | None = Field(
         None, description="vLLM only: where its Prometheus /metrics is, for prefix-cache hit rates."
     )
+    context_window: int | None = Field(
+        None, ge=256, description="The served model's window in tokens; sessions keep every request under it"
+        " (folding old turns into a summary). Unset: requests are not fitted."
+    )
 
     @model_validator(mode="after")
     def _one_address(self) -> OpenAICompatibleProvider:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from cadence.memory import RollingSummary
+from cadence.processors.context_window import ContextWindow
 from cadence.stages import BuildContext, ProcessorSpec, Spec, Stage
 
 
@@ -21,6 +23,14 @@ class ContextParams(Spec):
         0.1, ge=0, description="After the turn ends, how long to wait for more transcript before replying."
     )
     user_turn_stop_timeout: float = Field(5.0, gt=0, description="End a user turn nothing else ended after this.")
+    fold_to: float = Field(
+        0.6, ge=0.2, le=0.9, description="When a request would overflow the model's window, the oldest turns leave"
+        " the context until it fills this share of the room; they are folded into the rolling summary."
+    )
+    summary_model: str | None = Field(
+        None, description="'provider/model' that writes the rolling summary; default: the session's model."
+    )
+    summary_max_tokens: int = Field(160, ge=16, le=2048, description="Longest rolling summary, in tokens.")
 
 
 def build(params: ContextParams, context: BuildContext) -> Stage:
@@ -53,6 +63,13 @@ def build(params: ContextParams, context: BuildContext) -> Stage:
     user, assistant = pair.user(), pair.assistant()
     roles = context.roles
     roles.llm_context, roles.user_aggregator, roles.assistant_aggregator = llm_context, user, assistant
+    if params.summary_model:
+        context.router.check_model(params.summary_model)
+    summary = RollingSummary(
+        context.router, user=context.user_id, max_tokens=params.summary_max_tokens,
+        model=lambda: params.summary_model or roles.llm.settings.model,
+    )
+    roles.context_window = ContextWindow(context.router, summary, fold_to=params.fold_to)
     return Stage(user, tail=[assistant])
 
 

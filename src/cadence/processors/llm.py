@@ -48,7 +48,8 @@ def build(params: LLMParams, context: BuildContext) -> Stage:
         seed=params.seed,
         extra={"models": params.fallbacks} if params.fallbacks else {},
     )
-    service = RouterLLMService(router=context.router, user=context.user_id, settings=settings)
+    service = RouterLLMService(router=context.router, user=context.user_id, settings=settings,
+                               window=context.roles.context_window)
     context.roles.llm = service
     return Stage(service)
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipecat.frames.frames import Frame, LLMContextFrame
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.openai.llm import OpenAILLMService
 
+from cadence.processors.context_window import ContextWindow
 from cadence.router import Router, RouterClient
 
 
@@ -14,11 +17,23 @@ class RouterLLMService(OpenAILLMService):
 
     The router speaks the OpenAI chat-completions shape, so pipecat's own service does
     the context conversion, streaming, usage and metrics; only the client is swapped.
+    With a ``window`` (the context stage's), every request is first fitted to the model's
+    window and its system prompt carries the rolling summary after the persona.
     """
 
-    def __init__(self, *, router: Router, user: str | None = None, **kwargs: Any):
-        self._router_client = RouterClient(router, user=user)
+    def __init__(self, *, router: Router, user: str | None = None, window: ContextWindow | None = None,
+                 **kwargs: Any):
+        self._window = window
+        self._router_client = RouterClient(router, user=user,
+                                           system_prompt=window.system_prompt if window else None)
         super().__init__(api_key="in-process", **kwargs)
 
     def create_client(self, *args: Any, **kwargs: Any) -> Any:
         return self._router_client
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        if isinstance(frame, LLMContextFrame) and self._window is not None:
+            settings = self.settings
+            self._window.fit(frame.context, model=settings.model, persona=settings.system_instruction or "",
+                             max_tokens=settings.max_tokens or 256)
+        await super().process_frame(frame, direction)

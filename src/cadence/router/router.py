@@ -139,6 +139,21 @@ class Router:
         counts = [b.warm(messages) for b in backends if provider.warm_prefix]  # type: ignore[attr-defined]
         return max(counts, default=0)
 
+    def context_window(self, model: str) -> int | None:
+        """The window in tokens of ``model``: the llama.cpp context size, or a remote provider's
+        configured ``context_window`` (None when not configured)."""
+        _, provider, _ = self._resolve(model, "model")
+        return provider.n_ctx if isinstance(provider, LlamaCppProvider) else provider.context_window
+
+    def count_tokens(self, model: str, messages: list[dict[str, Any]]) -> int:
+        """Prompt tokens ``messages`` take on ``model``: exact for llama.cpp (its chat template
+        and tokenizer), a conservative estimate (3 characters a token) for remote models."""
+        provider_name, provider, _ = self._resolve(model, "model")
+        if isinstance(provider, LlamaCppProvider):
+            backend = next(iter(self.pool(provider_name).backends.values()))
+            return backend.count_tokens(messages)  # type: ignore[attr-defined]
+        return sum(len(str(m.get("content") or "")) // 3 + 8 for m in messages)
+
     def _resolve(self, model: Any, param: str) -> tuple[str, LlamaCppProvider | OpenAICompatibleProvider, str]:
         if not isinstance(model, str) or "/" not in model:
             raise RouterError(

@@ -115,6 +115,12 @@ class LlamaCppBackend:
         self._llm.eval(tokens[cached:])
         return len(tokens)
 
+    def count_tokens(self, messages: list[dict[str, Any]]) -> int:
+        """Prompt tokens of ``messages`` rendered with the chat template, generation prompt included
+        (tokenizing reads only the vocabulary, so it is safe beside a running generation)."""
+        prompt, _ = self.render(messages)
+        return len(self._tokenize(prompt))
+
     def _tokenize(self, prompt: str) -> list[int]:
         return self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
 

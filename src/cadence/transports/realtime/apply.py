@@ -22,18 +22,21 @@ from pipecat.services.settings import LLMSettings, STTSettings
 
 from cadence.errors import ConfigError
 from cadence.stages import StageRoles
+from cadence.transports.realtime.protocol import ProtocolError
 from cadence.transports.realtime.session_config import SessionConfig, SessionDefaults, TurnSettings
+
+MIN_TURN_TOKENS = 192  # what the instructions must leave for the conversation itself
 
 
 class SettingsApplier:
     """Pushes a session's settings into its pipeline (at start and after every change)."""
 
     def __init__(self, roles: StageRoles, queue_frame: Callable[[Frame], Awaitable[None]],
-                 defaults: SessionDefaults, check_model: Callable[[str], Any]):
+                 defaults: SessionDefaults, router: Any):
         self.roles = roles
         self._queue = queue_frame
         self.defaults = defaults
-        self._check_model = check_model
+        self._router = router
         # What was last sent to the VAD (the analyzer's own params lag until the frame arrives).
         vad = roles.vad_analyzer.params if roles.vad_analyzer is not None else None
         self._vad_sent = (vad.confidence, vad.stop_secs) if vad is not None else None
@@ -42,10 +45,25 @@ class SettingsApplier:
         """The router model replies come from: ``requested`` when the router knows it (e.g.
         ``gpu/Qwen/Qwen2.5-7B-Instruct``), otherwise the pipeline's own."""
         try:
-            self._check_model(requested)
+            self._router.check_model(requested)
             return requested
         except ConfigError:
             return self.defaults.model
+
+    def check_room(self, config: SessionConfig, instructions: str, max_tokens: Any, param: str) -> None:
+        """ProtocolError naming ``param`` when ``instructions`` leave the model no room for a turn
+        (the window minus the reply's ``max_tokens`` and ``MIN_TURN_TOKENS`` for the conversation)."""
+        model = self.effective_model(config.model)
+        window = self._router.context_window(model)
+        if window is None or not instructions:
+            return
+        reply = max_tokens if isinstance(max_tokens, int) else self.defaults.max_tokens
+        used = self._router.count_tokens(model, [{"role": "system", "content": instructions}])
+        room = window - reply - MIN_TURN_TOKENS
+        if used > room:
+            raise ProtocolError("instructions_too_long", f"the instructions take {used} tokens; {model} has a"
+                                f" {window}-token window, so with replies of up to {reply} tokens and room for the"
+                                f" conversation they may take at most {room}", param=param)
 
     async def apply(self, config: SessionConfig, turn: TurnSettings) -> None:
         """Turn detection, instructions, model, length, speed, transcription, modality."""

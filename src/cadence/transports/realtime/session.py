@@ -70,7 +70,7 @@ class RealtimeSession:
         self.conversation = Conversation(roles.llm_context, queue)
         self.responses = ResponseTracker(self.config.output_modalities)
         self.input = InputAudio(transport.audio_in_sample_rate, self._feed, roles.stt)
-        self.settings = SettingsApplier(roles, queue, self.defaults, factory.router.check_model)
+        self.settings = SettingsApplier(roles, queue, self.defaults, factory.router)
         self.user_turns = UserTurns(self.conversation, self.emit, lambda: self.heard_ms)
         self._idle = IdleTimer(self._on_idle)
         self._started_at = time.monotonic()
@@ -162,7 +162,9 @@ class RealtimeSession:
             self.emit(error_event(exc, event_id))
 
     async def _on_session_update(self, event, data) -> None:
-        self.config = self.config.merge(data["session"], self.defaults)
+        config = self.config.merge(data["session"], self.defaults)
+        self.settings.check_room(config, config.instructions, config.max_output_tokens, "session.instructions")
+        self.config = config
         await self._apply()
         self.emit({"type": "session.updated", "session": self.config.wire()})
 
@@ -241,6 +243,8 @@ class RealtimeSession:
                                 " yet; the response always uses the conversation", param="response.conversation")
         overrides = {}
         if options.get("instructions"):
+            self.settings.check_room(self.config, options["instructions"], options.get("max_output_tokens"),
+                                     "response.instructions")
             overrides["system_instruction"] = options["instructions"]
         if isinstance(options.get("max_output_tokens"), int):
             overrides["max_tokens"] = options["max_output_tokens"]

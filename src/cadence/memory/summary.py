@@ -1,0 +1,96 @@
+"""A rolling summary of the turns folded out of a session's context.
+
+Turns handed to ``fold`` are summarised in the background, through the router, together
+with the summary so far; the reply's path never waits for it. The summary text changes
+only when a summary is finished, so the prompt prefix around it stays stable (KV-cache
+reuse) between folds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from loguru import logger
+
+PROMPT = (
+    "You keep the memory of a long conversation between a user and an assistant. Write the new"
+    " memory: at most {words} words of plain sentences about what matters for going on with it -"
+    " facts the user told about themself, their people, pets, likes, plans, and what was agreed."
+    " Keep every fact of the earlier memory that still holds. Say 'The user' for the user. No preamble."
+)
+BLOCK = "What you remember of the conversation so far: {summary}"
+
+
+class RollingSummary:
+    """The summary of a session's folded turns; bounded in words and in turns waiting."""
+
+    MAX_PENDING = 400  # folded messages waiting for the summariser; the oldest go first
+
+    def __init__(self, router: Any, *, model: Callable[[], str], user: str | None = None, max_tokens: int = 160):
+        self._router = router
+        self._model = model
+        self._user = user
+        self.max_tokens = max_tokens
+        self.text = ""
+        self.folds = 0  # summaries made
+        self.failures = 0
+        self.last_seconds: float | None = None
+        self._pending: list[dict[str, Any]] = []
+        self._task: asyncio.Task | None = None
+
+    def block(self) -> str:
+        """The summary as it goes into the system prompt ('' before the first fold)."""
+        return BLOCK.format(summary=self.text) if self.text else ""
+
+    def fold(self, messages: list[dict[str, Any]]) -> None:
+        """Summarise ``messages`` (turns leaving the context) in the background."""
+        self._pending.extend(m for m in messages if m.get("role") in ("user", "assistant"))
+        del self._pending[: max(0, len(self._pending) - self.MAX_PENDING)]
+        if self._pending and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def settled(self) -> None:
+        """Until no summary is being made (tests, shutdown)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def _run(self) -> None:
+        while self._pending:
+            turns, self._pending = self._pending, []
+            started = time.monotonic()
+            try:
+                self.text = await self._summarise(turns)
+                self.folds += 1
+            except Exception as exc:  # the turns stay dropped; the old summary stays
+                self.failures += 1
+                logger.warning(f"summary: could not summarise {len(turns)} folded turns: {type(exc).__name__}")
+            self.last_seconds = time.monotonic() - started
+
+    async def _summarise(self, turns: list[dict[str, Any]]) -> str:
+        transcript = "\n".join(f"{m['role']}: {_text(m)}" for m in turns)
+        earlier = f"Earlier memory: {self.text}\n\n" if self.text else ""
+        params = {
+            "model": self._model(),
+            "messages": [{"role": "system", "content": PROMPT.format(words=int(self.max_tokens * 0.7))},
+                         {"role": "user", "content": f"{earlier}New turns:\n{transcript}\n\nThe new memory:"}],
+            "max_tokens": self.max_tokens, "temperature": 0.2, "user": self._user,
+        }
+        pieces = []
+        async for chunk in self._router.stream({k: v for k, v in params.items() if v is not None}):
+            for choice in chunk.choices[:1]:
+                if choice.delta and choice.delta.content:
+                    pieces.append(choice.delta.content)
+        text = " ".join("".join(pieces).split())
+        if not text:
+            raise ValueError("the summary came back empty")
+        return text
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content or "")

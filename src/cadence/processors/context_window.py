@@ -1,0 +1,98 @@
+"""Keeps every request of a session under its model's window.
+
+The prompt's layout is fixed and prefix-stable: ``[persona | memory (rolling summary) |
+recent turns]``. When the recent turns outgrow the window (minus the reply's
+``max_tokens``), the oldest block of them leaves the context at once, down to ``fold_to``
+of the budget, and is folded into the rolling summary in the background. Between folds
+the prefix does not change, so the KV cache of persona, memory and older turns keeps
+being reused; a request never fails for want of room while a summary is still being made.
+
+pipecat's ``LLMContextSummarizer`` estimates tokens at four characters each and lets a
+request go over the window while its summary is pending; a 2,048-token model needs exact
+counts and a hard cap, hence this class (it still hands the folded turns to a summariser).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cadence.memory import RollingSummary
+
+RESERVE_TOKENS = 16  # slack for the template's own tokens around the reply
+
+
+class ContextWindow:
+    """Fits a pipecat ``LLMContext`` to the model's window before each request."""
+
+    def __init__(self, router: Any, summary: RollingSummary, *, fold_to: float = 0.6):
+        self._router = router
+        self.summary = summary
+        self.fold_to = fold_to
+        self.folded_messages = 0
+
+    def system_prompt(self, persona: str) -> str:
+        """The persona, then the memory block (when there is one)."""
+        return "\n\n".join(p for p in (persona, self.summary.block()) if p)
+
+    def budget(self, model: str, max_tokens: int) -> int | None:
+        """Prompt tokens a request to ``model`` may use, or None when its window is unknown."""
+        window = self._router.context_window(model)
+        return None if window is None else window - max_tokens - RESERVE_TOKENS
+
+    def fit(self, context: Any, *, model: str, persona: str, max_tokens: int) -> int | None:
+        """Fold the oldest turns out of ``context`` if the request would not fit; returns the
+        prompt tokens the request will take (None when the window is unknown)."""
+        budget = self.budget(model, max_tokens)
+        if budget is None:
+            return None
+        messages = context.get_messages()
+        system = [{"role": "system", "content": self.system_prompt(persona)}]
+
+        def tokens(start: int) -> int:
+            return self._router.count_tokens(model, [*system, *_plain(messages[start:])])
+
+        used = tokens(0)
+        if used <= budget or len(messages) < 2:
+            return used  # fits, or one message alone is too long: the backend refuses it, loudly
+        # The fewest oldest messages whose removal brings the prompt to fold_to of the
+        # budget, but never the last message (the turn being answered).
+        target = int(budget * self.fold_to)
+        low, high = 1, max(1, len(messages) - 1)
+        while low < high:
+            middle = (low + high) // 2
+            if tokens(middle) <= target:
+                high = middle
+            else:
+                low = middle + 1
+        cut = min(_turn_start(messages, low), len(messages) - 1)
+        folded, kept = messages[:cut], messages[cut:]
+        context.set_messages(kept)
+        self.folded_messages += len(folded)
+        self.summary.fold(folded)
+        return tokens_of(self._router, model, system, kept)
+
+
+def tokens_of(router: Any, model: str, system: list[dict[str, Any]], messages: list[Any]) -> int:
+    return router.count_tokens(model, [*system, *_plain(messages)])
+
+
+def _turn_start(messages: list[Any], index: int) -> int:
+    """``index`` moved on to the next user message, so the kept turns start with the user
+    (as far as the last message allows)."""
+    last = len(messages) - 1
+    while index < last and not (isinstance(messages[index], dict) and messages[index].get("role") == "user"):
+        index += 1
+    return index
+
+
+def _plain(messages: list[Any]) -> list[dict[str, Any]]:
+    """Messages as role + text, the shape the router counts (tool and media parts as text)."""
+    out = []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if isinstance(content, list):
+            content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        out.append({"role": message.get("role", "user"), "content": str(content or "")})
+    return out
