@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cadence.errors import ConfigError
+from cadence.model_parts import SPLIT_MODELS, joined_model
 
 T = TypeVar("T")
 
@@ -40,6 +41,11 @@ def _package_dir(package: str) -> Path | None:
 
 def resolve_model(name_or_path: str, *, what: str) -> Path:
     """A packaged model name or a local path → an existing path; ConfigError otherwise."""
+    if name_or_path in SPLIT_MODELS:
+        try:
+            return joined_model(name_or_path, _package_dir)
+        except ConfigError as exc:
+            raise ConfigError(f"{what}: {exc}") from exc
     if name_or_path in PACKAGED_MODELS:
         package, inner, requirement = PACKAGED_MODELS[name_or_path]
         base = _package_dir(package)
@@ -51,7 +57,7 @@ def resolve_model(name_or_path: str, *, what: str) -> Path:
         return path
     path = Path(name_or_path).expanduser()
     if not path.exists():
-        known = ", ".join(sorted(PACKAGED_MODELS))
+        known = ", ".join(sorted({*PACKAGED_MODELS, *SPLIT_MODELS}))
         raise ConfigError(
             f"{what} {name_or_path!r} is neither a packaged model ({known}) nor an existing path;"
             " Cadence never downloads models at run time"

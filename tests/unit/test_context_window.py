@@ -104,3 +104,23 @@ async def test_turns_waiting_for_the_summariser_are_bounded(pending):
     summary._task = type("Busy", (), {"done": lambda self: False})()  # a summary is being made
     summary.fold([{"role": "user", "content": str(n)} for n in range(pending)])
     assert len(summary._pending) == min(pending, RollingSummary.MAX_PENDING)
+
+
+async def test_between_turns_a_full_context_folds_ahead_of_need_and_its_prefix_is_warmed():
+    router = WordRouter(window=120)
+    warmed = []
+    router.warm = lambda model, messages, user=None: warmed.append((model, messages, user)) or 0
+    fitter = ContextWindow(router, RollingSummary(router, model=lambda: "local/m"), fold_to=0.5, user="u1")
+    context = LLMContext()
+    context.add_message({"role": "user", "content": "hello " * 5})
+    fitter.fit(context, model="local/m", persona="You are Nova.", max_tokens=20)  # remembers the request
+    await fitter.between_turns()
+    assert fitter.folded_messages == 0 and not warmed  # far from full: nothing to do
+    for n in range(8):
+        context.add_message({"role": "assistant" if n % 2 else "user", "content": f"turn {n} " + "word " * 8})
+    await fitter.between_turns()  # past the high-water mark, though a request would still fit
+    assert fitter.folded_messages > 0 and warmed and warmed[0][2] == "u1"
+    assert warmed[0][1][0]["role"] == "system" and warmed[0][1][1:] == [
+        {"role": m["role"], "content": m["content"]} for m in context.get_messages()]
+    await fitter.summary.settled()  # the summary landed: the prefix that now carries it is warmed too
+    assert len(warmed) == 2 and "The user is Ines." in warmed[1][1][0]["content"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loguru import logger
@@ -40,6 +40,7 @@ class RollingSummary:
         self.last_seconds: float | None = None
         self._pending: list[dict[str, Any]] = []
         self._task: asyncio.Task | None = None
+        self.on_update: Callable[[], Awaitable[None]] | None = None  # called when a new summary lands
 
     def block(self) -> str:
         """The summary as it goes into the system prompt ('' before the first fold)."""
@@ -67,7 +68,11 @@ class RollingSummary:
             except Exception as exc:  # the turns stay dropped; the old summary stays
                 self.failures += 1
                 logger.warning(f"summary: could not summarise {len(turns)} folded turns: {type(exc).__name__}")
-            self.last_seconds = time.monotonic() - started
+                continue
+            finally:
+                self.last_seconds = time.monotonic() - started
+            if self.on_update is not None and not self._pending:
+                await self.on_update()
 
     async def _summarise(self, turns: list[dict[str, Any]]) -> str:
         transcript = "\n".join(f"{m['role']}: {_text(m)}" for m in turns)

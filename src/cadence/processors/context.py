@@ -69,8 +69,20 @@ def build(params: ContextParams, context: BuildContext) -> Stage:
         context.router, user=context.user_id, max_tokens=params.summary_max_tokens,
         model=lambda: params.summary_model or roles.llm.settings.model,
     )
-    roles.context_window = ContextWindow(context.router, summary, fold_to=params.fold_to)
+    roles.context_window = window = ContextWindow(context.router, summary, fold_to=params.fold_to,
+                                                  user=context.user_id)
+
+    @assistant.event_handler("on_assistant_turn_stopped")
+    async def fold_between_turns(aggregator, message):
+        await window.between_turns()
     return Stage(user, tail=[assistant])
 
 
-SPEC = ProcessorSpec("context", ContextParams, build, "Conversation memory: user and assistant turns in order.")
+def warm(params: ContextParams, context: BuildContext) -> None:
+    """Load the summary model once per process (a summary must not wait for a model to load)."""
+    if params.summary_model:
+        context.router.warm(params.summary_model, [{"role": "system", "content": context.instructions}])
+
+
+SPEC = ProcessorSpec("context", ContextParams, build, "Conversation memory: user and assistant turns in order.",
+                     warm=warm)

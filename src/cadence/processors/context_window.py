@@ -7,6 +7,11 @@ of the budget, and is folded into the rolling summary in the background. Between
 the prefix does not change, so the KV cache of persona, memory and older turns keeps
 being reused; a request never fails for want of room while a summary is still being made.
 
+Folding is done between turns when it can be: after a reply, a context past ``HIGH_WATER``
+of its budget is folded ahead of need and the new prefix is prefilled in the background
+(again when the summary lands), so the next request finds it in the KV cache instead of
+paying a cold prefill on the reply's path.
+
 pipecat's ``LLMContextSummarizer`` estimates tokens at four characters each and lets a
 request go over the window while its summary is pending; a 2,048-token model needs exact
 counts and a hard cap, hence this class (it still hands the folded turns to a summariser).
@@ -14,21 +19,29 @@ counts and a hard cap, hence this class (it still hands the folded turns to a su
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+from loguru import logger
 
 from cadence.memory import RollingSummary
 
 RESERVE_TOKENS = 16  # slack for the template's own tokens around the reply
+HIGH_WATER = 0.85  # between turns, a context past this share of its budget is folded ahead of need
 
 
 class ContextWindow:
     """Fits a pipecat ``LLMContext`` to the model's window before each request."""
 
-    def __init__(self, router: Any, summary: RollingSummary, *, fold_to: float = 0.6):
+    def __init__(self, router: Any, summary: RollingSummary, *, fold_to: float = 0.6, user: str | None = None):
         self._router = router
         self.summary = summary
         self.fold_to = fold_to
+        self._user = user
         self.folded_messages = 0
+        self.warms = 0  # prefixes prefilled between turns
+        self._last: tuple[Any, str, str, int] | None = None  # (context, model, persona, max_tokens) of the last request
+        summary.on_update = self._warm_again
 
     def system_prompt(self, persona: str) -> str:
         """The persona, then the memory block (when there is one)."""
@@ -42,6 +55,33 @@ class ContextWindow:
     def fit(self, context: Any, *, model: str, persona: str, max_tokens: int) -> int | None:
         """Fold the oldest turns out of ``context`` if the request would not fit; returns the
         prompt tokens the request will take (None when the window is unknown)."""
+        self._last = (context, model, persona, max_tokens)
+        return self._fold(context, model, persona, max_tokens, threshold=1.0)
+
+    async def between_turns(self) -> None:
+        """After a reply: fold ahead of need and prefill the new prefix in the background."""
+        if self._last is None:
+            return
+        context, model, persona, max_tokens = self._last
+        before = self.folded_messages
+        self._fold(context, model, persona, max_tokens, threshold=HIGH_WATER)
+        if self.folded_messages != before:
+            await self._warm()
+
+    async def _warm_again(self) -> None:
+        if self._last is not None:
+            await self._warm()
+
+    async def _warm(self) -> None:
+        context, model, persona, _ = self._last
+        messages = [{"role": "system", "content": self.system_prompt(persona)}, *_plain(context.get_messages())]
+        try:
+            await asyncio.to_thread(self._router.warm, model, messages, user=self._user)
+            self.warms += 1
+        except Exception as exc:  # a cold prefill later is slower, not wrong
+            logger.warning(f"context window: could not prefill the new prefix: {type(exc).__name__}")
+
+    def _fold(self, context: Any, model: str, persona: str, max_tokens: int, *, threshold: float) -> int | None:
         budget = self.budget(model, max_tokens)
         if budget is None:
             return None
@@ -52,7 +92,7 @@ class ContextWindow:
             return self._router.count_tokens(model, [*system, *_plain(messages[start:])])
 
         used = tokens(0)
-        if used <= budget or len(messages) < 2:
+        if used <= budget * threshold or len(messages) < 2:
             return used  # fits, or one message alone is too long: the backend refuses it, loudly
         # The fewest oldest messages whose removal brings the prompt to fold_to of the
         # budget, but never the last message (the turn being answered).

@@ -103,9 +103,12 @@ class Router:
             provider = self._section.providers[provider_name]
             if isinstance(provider, LlamaCppProvider):
                 path = resolve_model(provider.model, what=f"router.providers.{provider_name}.model")
+                # Keyed by provider too: two providers on one GGUF get contexts of their own
+                # (e.g. summaries beside replies) over the same memory-mapped weights.
                 backends: list[Backend] = [
                     self._store.get(
-                        ("llamacpp", str(path), provider.n_ctx, provider.n_threads, provider.state_cache_mb, i),
+                        ("llamacpp", provider_name, str(path), provider.n_ctx, provider.n_threads,
+                         provider.state_cache_mb, i),
                         lambda i=i: LlamaCppBackend(
                             path, model_name=provider.model, replica=str(i), n_ctx=provider.n_ctx,
                             n_threads=provider.n_threads, state_cache_mb=provider.state_cache_mb,
@@ -130,12 +133,16 @@ class Router:
         except RouterError as exc:
             raise ConfigError(str(exc)) from exc
 
-    def warm(self, model: str, messages: list[dict[str, Any]]) -> int:
-        """Load the model behind ``model`` and prefill ``messages`` on every in-process replica."""
+    def warm(self, model: str, messages: list[dict[str, Any]], *, user: str | None = None) -> int:
+        """Load the model behind ``model`` and prefill ``messages`` on every in-process replica
+        (only on ``user``'s replica when a user is given: the one their requests go to)."""
         provider_name, provider, _ = self._resolve(model, "model")
         if not isinstance(provider, LlamaCppProvider):
             return 0
-        backends = self.pool(provider_name).backends.values()
+        pool = self.pool(provider_name)
+        backends = pool.backends.values()
+        if user is not None and self._section.routing == "sticky":
+            backends = [pool.backends[pool.ring.order(user)[0]]]
         counts = [b.warm(messages) for b in backends if provider.warm_prefix]  # type: ignore[attr-defined]
         return max(counts, default=0)
 
