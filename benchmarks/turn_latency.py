@@ -103,7 +103,7 @@ def hand_wired_factory(yaml_factory, seed: int):
             )),
             Stage(pair.user(), tail=[pair.assistant()]),
             Stage(RouterLLMService(router=router, user="user", settings=OpenAILLMService.Settings(
-                model="local/smollm2-135m-instruct", system_instruction=instructions, temperature=0.7,
+                model=yaml_factory.config.params_of("llm").model, system_instruction=instructions, temperature=0.7,
                 top_p=0.95, max_tokens=60, frequency_penalty=0.5, presence_penalty=0.5, seed=seed,
             ))),
             Stage(SharedPiperTTSService(voice=store.piper_voice("en_US-joe-medium"), voice_name="en_US-joe-medium")),

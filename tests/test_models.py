@@ -19,6 +19,16 @@ def test_packaged_models_resolve_to_files_inside_their_packages():
         assert path.exists() and inner in str(path)
 
 
+def test_the_default_llm_is_joined_from_its_packages_and_verified():
+    from cadence.model_parts import SPLIT_MODELS
+
+    path = resolve_model("qwen2.5-coder-0.5b-instruct", what="model")
+    assert path.stat().st_size == SPLIT_MODELS["qwen2.5-coder-0.5b-instruct"].size
+    assert path.read_bytes()[:4] == b"GGUF"
+    assert path.with_name(path.name + ".sha256").read_text().strip() == SPLIT_MODELS[
+        "qwen2.5-coder-0.5b-instruct"].sha256
+
+
 def test_unknown_model_names_fail_without_downloading():
     with pytest.raises(ConfigError, match="neither a packaged model .* nor an existing path.*never downloads"):
         resolve_model("whisper-large-v3", what="STT model")
@@ -46,7 +56,7 @@ async def test_the_first_turn_finds_the_persona_already_prefilled():
     persona_tokens = len(backend._tokenize(backend.render([{"role": "system", "content": instructions}])[0]))
     usage = None
     async for chunk in factory.router.stream({
-        "model": "local/smollm2-135m-instruct", "max_tokens": 4,
+        "model": "local/qwen2.5-coder-0.5b-instruct", "max_tokens": 4,
         "messages": [{"role": "system", "content": instructions}, {"role": "user", "content": "Hi!"}],
     }):
         usage = chunk.usage or usage

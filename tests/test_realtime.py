@@ -387,7 +387,7 @@ async def test_session_model_routes_and_transcription_settings_are_truthful(url,
     requests = spy_on_router(nova_factory, monkeypatch)
     async with client(url).realtime.connect(model="gpt-realtime") as conn:
         created = (await collect(conn, until="session.created"))[-1].session
-        assert created.model == "local/smollm2-135m-instruct"  # not a router model: the pipeline's own is used
+        assert created.model == "local/qwen2.5-coder-0.5b-instruct"  # not a router model: the pipeline's own is used
         await conn.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
             "transcription": {"model": "whisper-1", "prompt": "Nova, Meridian"}}}}})
         updated = (await collect(conn, until="session.updated"))[-1].session
@@ -397,10 +397,10 @@ async def test_session_model_routes_and_transcription_settings_are_truthful(url,
             "transcription": {"language": "fr"}}}}})
         error = (await collect(conn, until="error"))[-1].error
         assert error.param == "session.audio.input.transcription.language"
-        await conn.send({"type": "session.update", "session": {"type": "realtime", "model": "local/smollm2-135m-instruct"}})
+        await conn.send({"type": "session.update", "session": {"type": "realtime", "model": "local/qwen2.5-coder-0.5b-instruct"}})
         await collect(conn, until="session.updated")
         await text_turn(conn, "Hi")
-    assert requests[-1]["model"] == "local/smollm2-135m-instruct"
+    assert requests[-1]["model"] == "local/qwen2.5-coder-0.5b-instruct"
 
 
 async def test_create_response_false_waits_for_response_create(url, speak):

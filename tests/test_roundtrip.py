@@ -65,7 +65,7 @@ async def test_the_voice_keeps_talking_when_the_primary_llm_is_down(tmp_path, st
     text = NOVA.read_text().replace(
         "router:\n  providers:\n",
         f"router:\n  providers:\n    dead: {{kind: openai, base_url: 'http://127.0.0.1:{closed_port()}/v1'}}\n",
-    ).replace("model: local/smollm2-135m-instruct\n", "model: dead/big-model\n    fallbacks: [local/smollm2-135m-instruct]\n")
+    ).replace("model: local/qwen2.5-coder-0.5b-instruct\n", "model: dead/big-model\n    fallbacks: [local/qwen2.5-coder-0.5b-instruct]\n")
     path = tmp_path / "nova.yaml"
     path.write_text(text)
     result = await FileConversation(PipelineFactory(load_and_validate(str(path)), store)).run_text(["Hello there!"])

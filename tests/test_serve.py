@@ -11,7 +11,7 @@ from openai import AuthenticationError, OpenAI
 from conftest import NOVA, run_cli, start_server
 from servers import closed_port
 
-LOCAL = "local/smollm2-135m-instruct"
+LOCAL = "local/qwen2.5-coder-0.5b-instruct"
 MESSAGES = [{"role": "user", "content": "Hi Nova! What's your favourite star?"}]
 
 

@@ -6,8 +6,11 @@ The composition root of the YAML layer: Cadence's built-in stages
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
+from pathlib import Path
 
+from cadence.errors import ConfigError
 from cadence.pipelines import Registry, ValidatedConfig, load_config_file, load_config_text
 from cadence.pipelines import validate as _validate
 from cadence.pipelines.loader import LoadedConfig
@@ -22,8 +25,26 @@ def default_registry() -> Registry:
 
 
 def validate(loaded: LoadedConfig) -> ValidatedConfig:
-    """Validate a loaded config against the default registry."""
-    return _validate(loaded, default_registry())
+    """Validate a loaded config against the default registry; read its character card."""
+    config = _validate(loaded, default_registry())
+    if config.config.session.character:
+        config = dataclasses.replace(config, character=_card(loaded, config.config.session.character))
+    return config
+
+
+def _card(loaded: LoadedConfig, name: str):
+    """session.character, confined to the config's folder like ``!include``."""
+    from cadence.memory.cards import CardError, load_card
+
+    where = loaded.locate(("session", "character"))
+    root = (loaded.path.parent if loaded.path else Path.cwd()).resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root):
+        raise ConfigError(f"{where}: session.character: {name!r} is outside the config's folder {root}")
+    try:
+        return load_card(path)
+    except CardError as exc:
+        raise ConfigError(f"{where}: session.character: {exc}") from exc
 
 
 def load_and_validate(path: str) -> ValidatedConfig:

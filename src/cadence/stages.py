@@ -64,6 +64,7 @@ class BuildContext:
     user_id: str
     stage_names: frozenset[str] = frozenset()
     roles: StageRoles = field(default_factory=StageRoles)
+    character: Any = None  # the config's character card (cadence.memory.cards.CharacterCard), if any
 
     def has_stage(self, name: str) -> bool:
         """Whether the pipeline contains an entry of type ``name``."""

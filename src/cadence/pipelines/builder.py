@@ -43,6 +43,7 @@ class PipelineFactory:
             instructions=instructions if instructions is not None else session.instructions,
             user_id=user_id or session.user_id,
             stage_names=frozenset(stage.spec.name for stage in self.config.stages),
+            character=self.config.character,
         )
 
     def prepare(self) -> None:

@@ -49,6 +49,10 @@ class SessionSection(Spec):
         None, description="Spoken first when a session opens; off (null) by default."
     )
     user_id: str = Field("user", description="User id used when the client gives none.")
+    character: str | None = Field(
+        None, description="A character card (SillyTavern V2/V3, .json or .png) under this config's folder:"
+        " its persona, greeting, lorebook and post-history instructions shape every session."
+    )
 
 
 class LlamaCppProvider(Spec):

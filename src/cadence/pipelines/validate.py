@@ -37,6 +37,7 @@ class ValidatedConfig:
     config: CadenceConfig
     stages: list[StageConfig]
     source: str
+    character: Any = None  # the parsed card of session.character (cadence.memory.cards.CharacterCard)
 
     def has_stage(self, name: str) -> bool:
         """Whether the pipeline contains an entry of type ``name``."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from cadence.memory import RollingSummary
+from cadence.memory.cards import Character
 from cadence.processors.context_window import ContextWindow
 from cadence.stages import BuildContext, ProcessorSpec, Spec, Stage
 
@@ -24,7 +25,7 @@ class ContextParams(Spec):
     )
     user_turn_stop_timeout: float = Field(5.0, gt=0, description="End a user turn nothing else ended after this.")
     fold_to: float = Field(
-        0.6, ge=0.2, le=0.9, description="When a request would overflow the model's window, the oldest turns leave"
+        0.4, ge=0.2, le=0.9, description="When a request would overflow the model's window, the oldest turns leave"
         " the context until it fills this share of the room; they are folded into the rolling summary."
     )
     summary_model: str | None = Field(
@@ -71,6 +72,8 @@ def build(params: ContextParams, context: BuildContext) -> Stage:
     )
     roles.context_window = window = ContextWindow(context.router, summary, fold_to=params.fold_to,
                                                   user=context.user_id)
+    if context.character is not None:
+        window.character = Character(context.character)
 
     @assistant.event_handler("on_assistant_turn_stopped")
     async def fold_between_turns(aggregator, message):

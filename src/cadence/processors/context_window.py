@@ -25,6 +25,7 @@ from typing import Any
 from loguru import logger
 
 from cadence.memory import RollingSummary
+from cadence.memory.cards import Character
 
 RESERVE_TOKENS = 16  # slack for the template's own tokens around the reply
 HIGH_WATER = 0.85  # between turns, a context past this share of its budget is folded ahead of need
@@ -33,24 +34,57 @@ HIGH_WATER = 0.85  # between turns, a context past this share of its budget is f
 class ContextWindow:
     """Fits a pipecat ``LLMContext`` to the model's window before each request."""
 
-    def __init__(self, router: Any, summary: RollingSummary, *, fold_to: float = 0.6, user: str | None = None):
+    def __init__(self, router: Any, summary: RollingSummary, *, fold_to: float = 0.4, user: str | None = None):
         self._router = router
         self.summary = summary
         self.fold_to = fold_to
         self._user = user
         self.folded_messages = 0
         self.warms = 0  # prefixes prefilled between turns
+        self.character: Character | None = None  # a character card: persona, lore, post-history
         self._last: tuple[Any, str, str, int] | None = None  # (context, model, persona, max_tokens) of the last request
         summary.on_update = self._warm_again
 
     def system_prompt(self, persona: str) -> str:
-        """The persona, then the memory block (when there is one)."""
+        """The persona (the character's, with ``persona`` as its original prompt, when a card is
+        set), then the memory block (when there is one)."""
+        if self.character is not None:
+            persona = self.character.persona(persona)
         return "\n\n".join(p for p in (persona, self.summary.block()) if p)
 
+    def shape(self, messages: list[dict[str, Any]], model: str | None = None) -> list[dict[str, Any]]:
+        """A request's messages as the model gets them: the system prompt as above; then, after
+        the history, the lorebook entries the recent turns call for and the character's
+        post-history instructions (last, so the cached prefix before them stays the same)."""
+        if messages and messages[0].get("role") == "system" and isinstance(messages[0].get("content"), str):
+            messages = [{**messages[0], "content": self.system_prompt(messages[0]["content"])}, *messages[1:]]
+        elif system := self.system_prompt(""):
+            messages = [{"role": "system", "content": system}, *messages]
+        if self.character is None:
+            return messages
+        recent = [str(m.get("content") or "") for m in messages[1:] if m.get("role") in ("user", "assistant")]
+        count = (lambda text: self._router.count_tokens(model, [{"role": "system", "content": text}])) if model \
+            else (lambda text: len(text) // 3)
+        tail = []
+        if lore := self.character.lore(recent, count):
+            tail.append({"role": "system", "content": "Lore that matters now:\n" + "\n".join(lore)})
+        if post := self.character.post_history():
+            tail.append({"role": "system", "content": post})
+        return [*messages, *tail]
+
+    def _tail_tokens(self, model: str) -> int:
+        """Room kept for what ``shape`` adds after the history."""
+        if self.character is None:
+            return 0
+        post = self.character.post_history()
+        post_tokens = self._router.count_tokens(model, [{"role": "system", "content": post}]) if post else 0
+        return self.character.lore_budget() + post_tokens + 16
+
     def budget(self, model: str, max_tokens: int) -> int | None:
-        """Prompt tokens a request to ``model`` may use, or None when its window is unknown."""
+        """Prompt tokens system prompt and history may use in a request to ``model`` (the rest is
+        the reply's and the lore's), or None when its window is unknown."""
         window = self._router.context_window(model)
-        return None if window is None else window - max_tokens - RESERVE_TOKENS
+        return None if window is None else window - max_tokens - RESERVE_TOKENS - self._tail_tokens(model)
 
     def fit(self, context: Any, *, model: str, persona: str, max_tokens: int) -> int | None:
         """Fold the oldest turns out of ``context`` if the request would not fit; returns the

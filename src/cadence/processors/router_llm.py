@@ -24,8 +24,7 @@ class RouterLLMService(OpenAILLMService):
     def __init__(self, *, router: Router, user: str | None = None, window: ContextWindow | None = None,
                  **kwargs: Any):
         self._window = window
-        self._router_client = RouterClient(router, user=user,
-                                           system_prompt=window.system_prompt if window else None)
+        self._router_client = RouterClient(router, user=user, shape=window.shape if window else None)
         super().__init__(api_key="in-process", **kwargs)
 
     def create_client(self, *args: Any, **kwargs: Any) -> Any:

@@ -17,43 +17,36 @@ if TYPE_CHECKING:
     from cadence.router.router import Router
 
 
-SystemPrompt = Callable[[str], str]
+Shape = Callable[[list[dict[str, Any]], str | None], list[dict[str, Any]]]
 
 
 class _Completions:
-    def __init__(self, router: Router, user: str | None, system_prompt: SystemPrompt | None):
+    def __init__(self, router: Router, user: str | None, shape: Shape | None):
         self._router = router
         self._user = user
-        self._system_prompt = system_prompt
+        self._shape = shape
 
     async def create(self, **params: Any) -> AsyncIterator[ChatCompletionChunk]:
         if self._user and not params.get("user"):
             params["user"] = self._user
-        if self._system_prompt is not None:
-            params["messages"] = _with_system(list(params.get("messages") or []), self._system_prompt)
+        if self._shape is not None:
+            params["messages"] = self._shape(list(params.get("messages") or []), params.get("model"))
         return self._router.stream(params)
 
 
-def _with_system(messages: list[dict[str, Any]], system_prompt: SystemPrompt) -> list[dict[str, Any]]:
-    if messages and messages[0].get("role") == "system" and isinstance(messages[0].get("content"), str):
-        return [{**messages[0], "content": system_prompt(messages[0]["content"])}, *messages[1:]]
-    extra = system_prompt("")
-    return [{"role": "system", "content": extra}, *messages] if extra else messages
-
-
 class _Chat:
-    def __init__(self, router: Router, user: str | None, system_prompt: SystemPrompt | None):
-        self.completions = _Completions(router, user, system_prompt)
+    def __init__(self, router: Router, user: str | None, shape: Shape | None):
+        self.completions = _Completions(router, user, shape)
 
 
 class RouterClient:
     """The part of ``AsyncOpenAI``'s surface pipecat uses: ``chat.completions.create``.
 
-    ``system_prompt`` rewrites the system message of each request (persona → persona and
-    memory)."""
+    ``shape(messages, model)`` rewrites the messages of each request (e.g. persona → persona
+    and memory)."""
 
-    def __init__(self, router: Router, user: str | None = None, system_prompt: SystemPrompt | None = None):
-        self.chat = _Chat(router, user, system_prompt)
+    def __init__(self, router: Router, user: str | None = None, shape: Shape | None = None):
+        self.chat = _Chat(router, user, shape)
 
     async def close(self) -> None:
         """Nothing to release: the router outlives every session."""

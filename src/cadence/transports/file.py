@@ -31,6 +31,7 @@ from pipecat.transports.base_transport import TransportParams
 from pipecat.workers.runner import WorkerRunner
 
 from cadence.errors import InputError
+from cadence.memory.cards import Character
 from cadence.pipelines.builder import PipelineFactory, SessionPipeline
 from cadence.timeline import TurnTimeline, TurnTimes
 
@@ -199,12 +200,23 @@ class FileConversation:
         return ConversationResult(state.exchanges, bytes(transport_out.audio), self.out_rate, timeline.turns)
 
     async def _greet(self, session: SessionPipeline, state: _ExchangeRecorder) -> None:
-        """With ``session.greeting`` set, the companion speaks first (and remembers it)."""
-        greeting = self.factory.config.config.session.greeting
-        if greeting and session.roles.tts is not None:
+        """With ``session.greeting`` (or a character card's first message), the companion speaks
+        first, or writes first when the pipeline has no TTS, and remembers it."""
+        config = self.factory.config
+        greeting = config.config.session.greeting or (Character(config.character).greeting()
+                                                      if config.character else None)
+        if not greeting:
+            return
+        if session.roles.tts is not None:
             state.begin(None)
             await session.task.queue_frame(TTSSpeakFrame(greeting, append_to_context=True))
             await asyncio.wait_for(state.idle.wait(), timeout=self.reply_timeout)
+        else:
+            state.exchanges.append(Exchange(user=None, reply=greeting))
+            if self.on_exchange:
+                self.on_exchange(state.exchanges[-1])
+            await session.task.queue_frame(
+                LLMMessagesAppendFrame(messages=[{"role": "assistant", "content": greeting}], run_llm=False))
 
     @staticmethod
     async def _run(session: SessionPipeline, feeder) -> None:

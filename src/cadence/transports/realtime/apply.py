@@ -65,6 +65,16 @@ class SettingsApplier:
                                 f" {window}-token window, so with replies of up to {reply} tokens and room for the"
                                 f" conversation they may take at most {room}", param=param)
 
+    def apply_character(self, config: SessionConfig, yaml_card: Any) -> None:
+        """The session's character card (``providerData.character``), else the YAML's."""
+        window = self.roles.context_window
+        if window is None:
+            return
+        from cadence.memory.cards import Character, parse_card
+
+        card = config.providerData.get("character")
+        window.character = Character(parse_card(card)) if card else Character(yaml_card) if yaml_card else None
+
     async def apply(self, config: SessionConfig, turn: TurnSettings) -> None:
         """Turn detection, instructions, model, length, speed, transcription, modality."""
         roles = self.roles

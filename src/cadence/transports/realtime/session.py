@@ -64,6 +64,7 @@ class RealtimeSession:
         )
         roles = self.pipeline.roles
         self.defaults = SessionDefaults.from_config(factory.config, roles)
+        self._yaml_card = factory.config.character
         self.config = SessionConfig.initial(self.defaults, model=model)
         self.turn = self.config.turn_settings(self.defaults)  # once per session.update, not per chunk
         queue = self._queue
@@ -134,6 +135,7 @@ class RealtimeSession:
         self.turn = self.config.turn_settings(self.defaults)
         self.gate.automatic = self.turn.mode is not None and self.turn.create_response
         self.responses.default_modalities = list(self.config.output_modalities)
+        self.settings.apply_character(self.config, self._yaml_card)
         await self.settings.apply(self.config, self.turn)
 
     async def _greet(self, text: str) -> None:

@@ -63,7 +63,7 @@ class SessionDefaults:
         return cls(
             model=getattr(llm, "model", "none"),
             instructions=session.instructions,
-            greeting=session.greeting,
+            greeting=session.greeting or (_card_greeting(config.character) if config.character else None),
             voices=(tts.voice,) if tts is not None else (),
             speaks=roles.tts is not None if roles is not None else tts is not None,
             speed=getattr(tts, "speed", 1.0),
@@ -213,7 +213,11 @@ class SessionConfig(_Open):
         if provider_data is not None:
             if not isinstance(provider_data, dict):
                 raise ProtocolError("invalid_value", "providerData must be an object", param="session.providerData")
+            card = provider_data.pop("character", _ABSENT)
             _deep_merge(merged["providerData"], provider_data)
+            if card is not _ABSENT:  # a card replaces the last one whole (null removes it)
+                _check_card(card)
+                merged["providerData"]["character"] = card
         merged["providerData"]["unsupported"] = sorted(k for k in merged["providerData"] if k in NOT_YET)
         try:
             result = SessionConfig.model_validate(merged)
@@ -315,6 +319,27 @@ class SessionConfig(_Open):
             interrupt_response=bool(fields.get("interrupt_response", defaults.interruptions)),
             idle_timeout_ms=int(idle_ms) if idle_ms else None,
         )
+
+
+_ABSENT = object()
+
+
+def _check_card(card: Any) -> None:
+    from cadence.memory.cards import CardError, parse_card
+
+    if card is None:
+        return
+    try:
+        parse_card(card)
+    except CardError as exc:
+        raise ProtocolError("invalid_value", f"providerData.character: {exc}",
+                            param="session.providerData.character") from exc
+
+
+def _card_greeting(card: Any) -> str | None:
+    from cadence.memory.cards import Character
+
+    return Character(card).greeting()
 
 
 def _deep_merge(into: dict[str, Any], update: dict[str, Any]) -> None:
