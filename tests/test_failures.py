@@ -70,6 +70,13 @@ async def test_instructions_too_long_are_refused_and_an_oversized_turn_fails_lou
             assert error["type"] == "error" and error["error"]["code"] == "instructions_too_long"
             assert error["error"]["param"] == "session.instructions" and error["error"]["event_id"] == "u1"
             assert "2048-token window" in error["error"]["message"]
+            await ws.send(json.dumps({"type": "session.update", "session": {"max_output_tokens": 1900}}))
+            error = json.loads(await asyncio.wait_for(ws.recv(), 30))["error"]
+            assert (error["code"], error["param"]) == ("max_output_tokens_too_large", "session.max_output_tokens")
+            card = {"spec": "chara_card_v2", "data": {"name": "Verbose", "description": "Lots of lore. " * 900}}
+            await ws.send(json.dumps({"type": "session.update", "session": {"providerData": {"character": card}}}))
+            error = json.loads(await asyncio.wait_for(ws.recv(), 30))["error"]
+            assert (error["code"], error["param"]) == ("instructions_too_long", "session.providerData.character")
 
             await ws.send(json.dumps({"type": "session.update", "session": {"output_modalities": ["text"]}}))
             updated = json.loads(await asyncio.wait_for(ws.recv(), 30))

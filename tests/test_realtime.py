@@ -306,8 +306,11 @@ async def test_keys_are_checked_before_the_upgrade(nova_factory, monkeypatch):
 async def test_barge_in_cancels_the_response_in_progress(url, speak, interrupt):
     async with client(url).realtime.connect(model="cadence") as conn:
         await collect(conn, until="session.created")
-        await conn.send({"type": "session.update", "session": {"type": "realtime", "max_output_tokens": 400, "audio": {
-            "input": {"turn_detection": {"type": "server_vad", "interrupt_response": interrupt}}}}})
+        await conn.send({"type": "session.update", "session": {
+            "type": "realtime", "max_output_tokens": 400,
+            # the reply must still be playing when the user speaks: a storyteller, not a one-liner
+            "instructions": "You are a storyteller. Tell long, detailed stories of many sentences.",
+            "audio": {"input": {"turn_detection": {"type": "server_vad", "interrupt_response": interrupt}}}}})
         await collect(conn, until="session.updated")
         await conn.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [
             {"type": "input_text", "text": "Tell me a very long story about a dragon and a knight, with many details."}]}})

@@ -18,7 +18,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DEFAULT_LORE_BUDGET = 256  # tokens of lorebook entries per request when the book names none
@@ -53,7 +53,12 @@ class CharacterBook(_Kept):
 
 
 class CharacterCard(_Kept):
-    """The card's ``data`` (V2/V3) or root (V1) fields."""
+    """The card's ``data`` (V2/V3) or root (V1) fields; a null list counts as empty."""
+
+    @field_validator("alternate_greetings", "tags", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
 
     name: str = ""
     description: str = ""
@@ -140,11 +145,13 @@ class Character:
 
     @property
     def name(self) -> str:
-        return self.card.name
+        """What ``{{char}}`` becomes: V3's ``nickname`` when there is one, else the name."""
+        nickname = (self.card.model_extra or {}).get("nickname")
+        return nickname if isinstance(nickname, str) and nickname.strip() else self.card.name
 
     def fill(self, text: str) -> str:
         """``{{char}}`` / ``<BOT>`` → the character, ``{{user}}`` / ``<USER>`` → the user."""
-        text = re.sub(r"\{\{char\}\}|<bot>", lambda _: self.card.name, text, flags=re.IGNORECASE)
+        text = re.sub(r"\{\{char\}\}|<bot>", lambda _: self.name, text, flags=re.IGNORECASE)
         return re.sub(r"\{\{user\}\}|<user>", lambda _: self.user_name, text, flags=re.IGNORECASE)
 
     def persona(self, original: str = "") -> str:
@@ -152,10 +159,10 @@ class Character:
         instructions) or ``original``, then who the character is and how they talk."""
         head = self.card.system_prompt.replace("{{original}}", original) if self.card.system_prompt else original
         parts = [head,
-                 f"You are {self.card.name}." if not head.strip() else "",
+                 f"You are {self.name}." if not head.strip() else "",
                  self.card.description, _labelled("Personality", self.card.personality),
                  _labelled("Scenario", self.card.scenario),
-                 _labelled(f"How {self.card.name} talks", self.card.mes_example)]
+                 _labelled(f"How {self.name} talks", self.card.mes_example)]
         return self.fill("\n\n".join(p.strip() for p in parts if p and p.strip()))
 
     def greeting(self) -> str | None:
@@ -168,7 +175,7 @@ class Character:
         book = self.card.character_book
         return (book.token_budget if book and book.token_budget else DEFAULT_LORE_BUDGET)
 
-    def lore(self, recent: list[str], count_tokens) -> list[str]:
+    def lore(self, recent: list[str], count_tokens, budget: int | None = None) -> list[str]:
         """Entries whose keys occur in the last ``scan_depth`` messages of ``recent`` (constant
         entries always), by insertion order, as many as fit the book's token budget."""
         book = self.card.character_book
@@ -185,7 +192,7 @@ class Character:
                 continue
             text = self.fill(entry.content.strip())
             cost = count_tokens(text)
-            if used + cost > self.lore_budget():
+            if used + cost > (self.lore_budget() if budget is None else budget):
                 continue
             chosen.append(text)
             used += cost

@@ -48,41 +48,67 @@ class RollingSummary:
 
     def fold(self, messages: list[dict[str, Any]]) -> None:
         """Summarise ``messages`` (turns leaving the context) in the background."""
-        self._pending.extend(m for m in messages if m.get("role") in ("user", "assistant"))
+        self._pending.extend(m for m in messages if m.get("role") in ("user", "assistant", "tool"))
         del self._pending[: max(0, len(self._pending) - self.MAX_PENDING)]
         if self._pending and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def cancel(self) -> None:
+        """Stop summarising (the session ended)."""
+        self._pending.clear()
+        if self._task is not None:
+            self._task.cancel()
+
     async def settled(self) -> None:
         """Until no summary is being made (tests, shutdown)."""
         while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
+            await asyncio.gather(asyncio.shield(self._task), return_exceptions=True)
 
     async def _run(self) -> None:
         while self._pending:
-            turns, self._pending = self._pending, []
+            turns = self._fitting(self._pending)
+            del self._pending[: len(turns)]
             started = time.monotonic()
             try:
                 self.text = await self._summarise(turns)
                 self.folds += 1
-            except Exception as exc:  # the turns stay dropped; the old summary stays
+            except Exception as exc:  # back in line for the next fold to try again; the old summary stays
                 self.failures += 1
                 logger.warning(f"summary: could not summarise {len(turns)} folded turns: {type(exc).__name__}")
-                continue
+                self._pending[:0] = turns
+                del self._pending[: max(0, len(self._pending) - self.MAX_PENDING)]
+                return
             finally:
                 self.last_seconds = time.monotonic() - started
             if self.on_update is not None and not self._pending:
                 await self.on_update()
 
-    async def _summarise(self, turns: list[dict[str, Any]]) -> str:
+    def _fitting(self, turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The oldest of ``turns`` that fit one summary request to the summary model's window
+        (at least one; the rest wait for the next round)."""
+        model = self._model()
+        window = self._router.context_window(model)
+        if window is None:
+            return list(turns)
+        room = window - self.max_tokens - 64
+        low, high = 1, len(turns)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self._router.count_tokens(model, self._messages(turns[:middle])) <= room:
+                low = middle
+            else:
+                high = middle - 1
+        return list(turns[:low])
+
+    def _messages(self, turns: list[dict[str, Any]]) -> list[dict[str, str]]:
         transcript = "\n".join(f"{m['role']}: {_text(m)}" for m in turns)
         earlier = f"Earlier memory: {self.text}\n\n" if self.text else ""
-        params = {
-            "model": self._model(),
-            "messages": [{"role": "system", "content": PROMPT.format(words=int(self.max_tokens * 0.7))},
-                         {"role": "user", "content": f"{earlier}New turns:\n{transcript}\n\nThe new memory:"}],
-            "max_tokens": self.max_tokens, "temperature": 0.2, "user": self._user,
-        }
+        return [{"role": "system", "content": PROMPT.format(words=int(self.max_tokens * 0.7))},
+                {"role": "user", "content": f"{earlier}New turns:\n{transcript}\n\nThe new memory:"}]
+
+    async def _summarise(self, turns: list[dict[str, Any]]) -> str:
+        params = {"model": self._model(), "messages": self._messages(turns), "max_tokens": self.max_tokens,
+                  "temperature": 0.2, "user": self._user}
         pieces = []
         async for chunk in self._router.stream({k: v for k, v in params.items() if v is not None}):
             for choice in chunk.choices[:1]:

@@ -27,7 +27,8 @@ from loguru import logger
 from cadence.memory import RollingSummary
 from cadence.memory.cards import Character
 
-RESERVE_TOKENS = 16  # slack for the template's own tokens around the reply
+RESERVE_TOKENS = 32  # slack for the template's own tokens (e.g. a default system prompt) around the reply
+MAX_UNFITTED_MESSAGES = 400  # a model of unknown window still keeps at most this many messages
 HIGH_WATER = 0.85  # between turns, a context past this share of its budget is folded ahead of need
 
 
@@ -43,6 +44,8 @@ class ContextWindow:
         self.warms = 0  # prefixes prefilled between turns
         self.character: Character | None = None  # a character card: persona, lore, post-history
         self._last: tuple[Any, str, str, int] | None = None  # (context, model, persona, max_tokens) of the last request
+        self._block = ""  # the summary block as last counted: what requests carry until the next count
+        self._closed = False
         summary.on_update = self._warm_again
 
     def system_prompt(self, persona: str) -> str:
@@ -50,7 +53,25 @@ class ContextWindow:
         set), then the memory block (when there is one)."""
         if self.character is not None:
             persona = self.character.persona(persona)
-        return "\n\n".join(p for p in (persona, self.summary.block()) if p)
+        return "\n\n".join(p for p in (persona, self._block) if p)
+
+    def room(self, model: str, persona: str, max_tokens: int, character: Character | None | bool = True
+             ) -> int | None:
+        """Tokens left for the conversation itself once the system prompt (``character`` — by
+        default this window's — included) and the longest summary are in, or None when the
+        model's window is unknown."""
+        character = self.character if character is True else character or None
+        budget = self.budget(model, max_tokens, character)
+        if budget is None:
+            return None
+        persona = character.persona(persona) if character else persona
+        system = self._router.count_tokens(model, [{"role": "system", "content": persona}])
+        return budget - system - self.summary.max_tokens - 24
+
+    def close(self) -> None:
+        """The session ended: no more summaries or prefills for it."""
+        self._closed = True
+        self.summary.cancel()
 
     def shape(self, messages: list[dict[str, Any]], model: str | None = None) -> list[dict[str, Any]]:
         """A request's messages as the model gets them: the system prompt as above; then, after
@@ -66,30 +87,39 @@ class ContextWindow:
         count = (lambda text: self._router.count_tokens(model, [{"role": "system", "content": text}])) if model \
             else (lambda text: len(text) // 3)
         tail = []
-        if lore := self.character.lore(recent, count):
+        if lore := self.character.lore(recent, count, budget=self._lore_budget(model, self.character)):
             tail.append({"role": "system", "content": "Lore that matters now:\n" + "\n".join(lore)})
         if post := self.character.post_history():
             tail.append({"role": "system", "content": post})
         return [*messages, *tail]
 
-    def _tail_tokens(self, model: str) -> int:
-        """Room kept for what ``shape`` adds after the history."""
-        if self.character is None:
+    def _lore_budget(self, model: str | None, character: Character | None) -> int:
+        """The card book's budget, at most an eighth of the window (none without a book)."""
+        if character is None or character.card.character_book is None:
             return 0
-        post = self.character.post_history()
-        post_tokens = self._router.count_tokens(model, [{"role": "system", "content": post}]) if post else 0
-        return self.character.lore_budget() + post_tokens + 16
+        window = self._router.context_window(model) if model else None
+        return min(character.lore_budget(), window // 8) if window else character.lore_budget()
 
-    def budget(self, model: str, max_tokens: int) -> int | None:
+    def _tail_tokens(self, model: str, character: Character | None) -> int:
+        """Room kept for what ``shape`` adds after the history."""
+        if character is None:
+            return 0
+        post = character.post_history()
+        post_tokens = self._router.count_tokens(model, [{"role": "system", "content": post}]) if post else 0
+        return self._lore_budget(model, character) + post_tokens + 16
+
+    def budget(self, model: str, max_tokens: int, character: Character | None | bool = True) -> int | None:
         """Prompt tokens system prompt and history may use in a request to ``model`` (the rest is
         the reply's and the lore's), or None when its window is unknown."""
         window = self._router.context_window(model)
-        return None if window is None else window - max_tokens - RESERVE_TOKENS - self._tail_tokens(model)
+        character = self.character if character is True else character or None
+        return None if window is None else window - max_tokens - RESERVE_TOKENS - self._tail_tokens(model, character)
 
     def fit(self, context: Any, *, model: str, persona: str, max_tokens: int) -> int | None:
         """Fold the oldest turns out of ``context`` if the request would not fit; returns the
         prompt tokens the request will take (None when the window is unknown)."""
         self._last = (context, model, persona, max_tokens)
+        self._block = self.summary.block()
         return self._fold(context, model, persona, max_tokens, threshold=1.0)
 
     async def between_turns(self) -> None:
@@ -103,10 +133,14 @@ class ContextWindow:
             await self._warm()
 
     async def _warm_again(self) -> None:
+        """A new summary landed: the next request carries it; prefill that prefix now."""
+        self._block = self.summary.block()
         if self._last is not None:
             await self._warm()
 
     async def _warm(self) -> None:
+        if self._closed:
+            return
         context, model, persona, _ = self._last
         messages = [{"role": "system", "content": self.system_prompt(persona)}, *_plain(context.get_messages())]
         try:
@@ -117,9 +151,11 @@ class ContextWindow:
 
     def _fold(self, context: Any, model: str, persona: str, max_tokens: int, *, threshold: float) -> int | None:
         budget = self.budget(model, max_tokens)
-        if budget is None:
-            return None
         messages = context.get_messages()
+        if budget is None:  # unknown window: still bounded, by message count
+            if len(messages) > MAX_UNFITTED_MESSAGES:
+                self._cut(context, messages, len(messages) - MAX_UNFITTED_MESSAGES * 3 // 4)
+            return None
         system = [{"role": "system", "content": self.system_prompt(persona)}]
 
         def tokens(start: int) -> int:
@@ -138,12 +174,19 @@ class ContextWindow:
                 high = middle
             else:
                 low = middle + 1
-        cut = min(_turn_start(messages, low), len(messages) - 1)
-        folded, kept = messages[:cut], messages[cut:]
-        context.set_messages(kept)
-        self.folded_messages += len(folded)
-        self.summary.fold(folded)
+        kept = self._cut(context, messages, min(_turn_start(messages, low), len(messages) - 1))
         return tokens_of(self._router, model, system, kept)
+
+    def _cut(self, context: Any, messages: list[Any], cut: int) -> list[Any]:
+        """Fold ``messages[:cut]`` into the summary; system messages among them stay (moved
+        before the kept turns), since the summary is about the conversation only."""
+        folded = messages[:cut]
+        staying = [m for m in folded if isinstance(m, dict) and m.get("role") in ("system", "developer")]
+        kept = [*staying, *messages[cut:]]
+        context.set_messages(kept)
+        self.folded_messages += len(folded) - len(staying)
+        self.summary.fold([m for m in folded if not any(m is s for s in staying)])
+        return kept
 
 
 def tokens_of(router: Any, model: str, system: list[dict[str, Any]], messages: list[Any]) -> int:

@@ -30,6 +30,11 @@ class RouterLLMService(OpenAILLMService):
     def create_client(self, *args: Any, **kwargs: Any) -> Any:
         return self._router_client
 
+    async def cleanup(self):
+        await super().cleanup()
+        if self._window is not None:  # the session is over: no summaries or prefills for it any more
+            self._window.close()
+
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         if isinstance(frame, LLMContextFrame) and self._window is not None:
             settings = self.settings

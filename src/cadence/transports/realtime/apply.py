@@ -32,11 +32,12 @@ class SettingsApplier:
     """Pushes a session's settings into its pipeline (at start and after every change)."""
 
     def __init__(self, roles: StageRoles, queue_frame: Callable[[Frame], Awaitable[None]],
-                 defaults: SessionDefaults, router: Any):
+                 defaults: SessionDefaults, router: Any, yaml_card: Any = None):
         self.roles = roles
         self._queue = queue_frame
         self.defaults = defaults
         self._router = router
+        self._yaml_card = yaml_card
         # What was last sent to the VAD (the analyzer's own params lag until the frame arrives).
         vad = roles.vad_analyzer.params if roles.vad_analyzer is not None else None
         self._vad_sent = (vad.confidence, vad.stop_secs) if vad is not None else None
@@ -50,30 +51,45 @@ class SettingsApplier:
         except ConfigError:
             return self.defaults.model
 
-    def check_room(self, config: SessionConfig, instructions: str, max_tokens: Any, param: str) -> None:
-        """ProtocolError naming ``param`` when ``instructions`` leave the model no room for a turn
-        (the window minus the reply's ``max_tokens`` and ``MIN_TURN_TOKENS`` for the conversation)."""
+    def check_room(self, config: SessionConfig, *, instructions: str, max_tokens: Any, where: str) -> None:
+        """ProtocolError when the reply's ``max_tokens``, the instructions or the character card
+        leave the model's window no room for the conversation (``MIN_TURN_TOKENS``); the error
+        names the field that takes the room and the limit."""
         model = self.effective_model(config.model)
-        window = self._router.context_window(model)
-        if window is None or not instructions:
+        total = self._router.context_window(model)
+        context_window = self.roles.context_window
+        if total is None or context_window is None:
             return
         reply = max_tokens if isinstance(max_tokens, int) else self.defaults.max_tokens
-        used = self._router.count_tokens(model, [{"role": "system", "content": instructions}])
-        room = window - reply - MIN_TURN_TOKENS
-        if used > room:
-            raise ProtocolError("instructions_too_long", f"the instructions take {used} tokens; {model} has a"
-                                f" {window}-token window, so with replies of up to {reply} tokens and room for the"
-                                f" conversation they may take at most {room}", param=param)
+        if reply > total // 2:
+            raise ProtocolError("max_output_tokens_too_large", f"{model} has a {total}-token window; replies of"
+                                f" up to {reply} tokens would leave too little for the conversation: give at most"
+                                f" {total // 2}", param=f"{where}.max_output_tokens")
+        character = self._character(config)
+        room = context_window.room(model, instructions, reply, character=character)
+        if room is not None and room < MIN_TURN_TOKENS:
+            plain = context_window.room(model, instructions, reply, character=None)
+            blame = "session.providerData.character" if character is not None and plain >= MIN_TURN_TOKENS \
+                else f"{where}.instructions"
+            raise ProtocolError("instructions_too_long", f"{blame.split('.', 1)[1]} take too much of {model}'s"
+                                f" {total}-token window: with replies of up to {reply} tokens and the memory block,"
+                                f" {room} tokens would be left for the conversation; it needs {MIN_TURN_TOKENS}."
+                                f" Shorten it by {MIN_TURN_TOKENS - room} tokens or more", param=blame)
 
-    def apply_character(self, config: SessionConfig, yaml_card: Any) -> None:
-        """The session's character card (``providerData.character``), else the YAML's."""
-        window = self.roles.context_window
-        if window is None:
-            return
+    def _character(self, config: SessionConfig) -> Any:
         from cadence.memory.cards import Character, parse_card
 
         card = config.providerData.get("character")
-        window.character = Character(parse_card(card)) if card else Character(yaml_card) if yaml_card else None
+        if card:
+            return Character(parse_card(card))
+        window = self.roles.context_window
+        return window.character if window is not None and "character" not in config.providerData else (
+            Character(self._yaml_card) if self._yaml_card else None)
+
+    def apply_character(self, config: SessionConfig) -> None:
+        """The session's character card (``providerData.character``), else the YAML's."""
+        if self.roles.context_window is not None:
+            self.roles.context_window.character = self._character(config)
 
     async def apply(self, config: SessionConfig, turn: TurnSettings) -> None:
         """Turn detection, instructions, model, length, speed, transcription, modality."""

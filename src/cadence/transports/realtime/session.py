@@ -64,14 +64,13 @@ class RealtimeSession:
         )
         roles = self.pipeline.roles
         self.defaults = SessionDefaults.from_config(factory.config, roles)
-        self._yaml_card = factory.config.character
         self.config = SessionConfig.initial(self.defaults, model=model)
         self.turn = self.config.turn_settings(self.defaults)  # once per session.update, not per chunk
         queue = self._queue
         self.conversation = Conversation(roles.llm_context, queue)
         self.responses = ResponseTracker(self.config.output_modalities)
         self.input = InputAudio(transport.audio_in_sample_rate, self._feed, roles.stt)
-        self.settings = SettingsApplier(roles, queue, self.defaults, factory.router)
+        self.settings = SettingsApplier(roles, queue, self.defaults, factory.router, factory.config.character)
         self.user_turns = UserTurns(self.conversation, self.emit, lambda: self.heard_ms)
         self._idle = IdleTimer(self._on_idle)
         self._started_at = time.monotonic()
@@ -135,7 +134,7 @@ class RealtimeSession:
         self.turn = self.config.turn_settings(self.defaults)
         self.gate.automatic = self.turn.mode is not None and self.turn.create_response
         self.responses.default_modalities = list(self.config.output_modalities)
-        self.settings.apply_character(self.config, self._yaml_card)
+        self.settings.apply_character(self.config)
         await self.settings.apply(self.config, self.turn)
 
     async def _greet(self, text: str) -> None:
@@ -165,7 +164,8 @@ class RealtimeSession:
 
     async def _on_session_update(self, event, data) -> None:
         config = self.config.merge(data["session"], self.defaults)
-        self.settings.check_room(config, config.instructions, config.max_output_tokens, "session.instructions")
+        self.settings.check_room(config, instructions=config.instructions, max_tokens=config.max_output_tokens,
+                                 where="session")
         self.config = config
         await self._apply()
         self.emit({"type": "session.updated", "session": self.config.wire()})
@@ -245,8 +245,8 @@ class RealtimeSession:
                                 " yet; the response always uses the conversation", param="response.conversation")
         overrides = {}
         if options.get("instructions"):
-            self.settings.check_room(self.config, options["instructions"], options.get("max_output_tokens"),
-                                     "response.instructions")
+            self.settings.check_room(self.config, instructions=options["instructions"],
+                                     max_tokens=options.get("max_output_tokens"), where="response")
             overrides["system_instruction"] = options["instructions"]
         if isinstance(options.get("max_output_tokens"), int):
             overrides["max_tokens"] = options["max_output_tokens"]
