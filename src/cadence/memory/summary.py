@@ -100,10 +100,15 @@ class RollingSummary:
                 high = middle - 1
         return list(turns[:low])
 
+    @staticmethod
+    def prompt_prefix(max_tokens: int) -> list[dict[str, str]]:
+        """The start every summary request shares (what a summary model's cache can keep)."""
+        return [{"role": "system", "content": PROMPT.format(words=int(max_tokens * 0.7))}]
+
     def _messages(self, turns: list[dict[str, Any]]) -> list[dict[str, str]]:
         transcript = "\n".join(f"{m['role']}: {_text(m)}" for m in turns)
         earlier = f"Earlier memory: {self.text}\n\n" if self.text else ""
-        return [{"role": "system", "content": PROMPT.format(words=int(self.max_tokens * 0.7))},
+        return [*self.prompt_prefix(self.max_tokens),
                 {"role": "user", "content": f"{earlier}New turns:\n{transcript}\n\nThe new memory:"}]
 
     async def _summarise(self, turns: list[dict[str, Any]]) -> str:

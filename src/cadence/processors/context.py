@@ -82,9 +82,10 @@ def build(params: ContextParams, context: BuildContext) -> Stage:
 
 
 def warm(params: ContextParams, context: BuildContext) -> None:
-    """Load the summary model once per process (a summary must not wait for a model to load)."""
+    """Load the summary model once per process and prefill the summariser's own prompt (its
+    compute buffers are allocated then, not in the middle of a session)."""
     if params.summary_model:
-        context.router.warm(params.summary_model, [{"role": "system", "content": context.instructions}])
+        context.router.warm(params.summary_model, RollingSummary.prompt_prefix(params.summary_max_tokens))
 
 
 SPEC = ProcessorSpec("context", ContextParams, build, "Conversation memory: user and assistant turns in order.",
