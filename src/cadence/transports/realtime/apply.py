@@ -82,9 +82,7 @@ class SettingsApplier:
         card = config.providerData.get("character")
         if card:
             return Character(parse_card(card))
-        window = self.roles.context_window
-        return window.character if window is not None and "character" not in config.providerData else (
-            Character(self._yaml_card) if self._yaml_card else None)
+        return Character(self._yaml_card) if self._yaml_card else None
 
     def apply_character(self, config: SessionConfig) -> None:
         """The session's character card (``providerData.character``), else the YAML's."""
