@@ -12,6 +12,7 @@ from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     ErrorFrame,
+    InterruptionFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
     MetricsFrame,
@@ -42,6 +43,7 @@ class PipelineHooks(Protocol):
     def on_output_stopped(self) -> None: ...
     def on_usage(self, usage: Any) -> None: ...
     def on_service_error(self, role: str, message: str) -> None: ...
+    def on_interruption(self) -> None: ...
 
 
 class SessionEvents(BaseObserver):
@@ -52,6 +54,16 @@ class SessionEvents(BaseObserver):
         self._hooks = hooks
         self._roles = roles
         self._out = transport_out
+        self._interruption: int | None = None  # the last interruption reported
+
+    def _interrupted(self, frame: InterruptionFrame) -> None:
+        # Reported where it starts (the turn stage, or the input transport on a cancel),
+        # not where it ends: the LLM, cancelled, pushes its end-of-response frame before
+        # it forwards the interruption, so the assistant aggregator can see a reply end
+        # normally that the user in fact cut short.
+        if frame.id != self._interruption:
+            self._interruption = frame.id
+            self._hooks.on_interruption()
 
     async def on_push_frame(self, data: FramePushed) -> None:
         frame, source, roles, hooks = data.frame, data.source, self._roles, self._hooks
@@ -62,7 +74,9 @@ class SessionEvents(BaseObserver):
                     if source is getattr(roles, role):
                         hooks.on_service_error(role, frame.error)
             return
-        if source is roles.vad:
+        if isinstance(frame, InterruptionFrame):
+            self._interrupted(frame)
+        elif source is roles.vad:
             if isinstance(frame, VADUserStartedSpeakingFrame):
                 hooks.on_speech_started(frame.start_secs)
             elif isinstance(frame, VADUserStoppedSpeakingFrame):

@@ -121,6 +121,7 @@ class Response:
         self.usage: Any = None
         self.reason: str | None = None  # why it ended early: turn_detected | client_cancelled
         self.error: dict[str, Any] | None = None  # why it failed: {type, code, message}
+        self.interrupted = False  # the user cut in (barge-in) while it was in progress
 
     @property
     def message(self) -> MessageOutput | None:

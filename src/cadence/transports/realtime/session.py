@@ -283,7 +283,7 @@ class RealtimeSession:
             if response.message is not None:
                 await self.conversation.claim_new(response.message.id, "assistant")
             if not response.done:
-                if message.interrupted:
+                if message.interrupted or response.interrupted:
                     self._finish_response(response, "cancelled", reason="turn_detected")
                 else:
                     self._finish_response(response, "completed")
@@ -334,6 +334,10 @@ class RealtimeSession:
         self.emit({"type": "error", "error": {**event, "param": None, "event_id": None}})
         if role != "stt" and response is not None and not response.done:
             self._finish_response(response, "failed", error=event)
+
+    def on_interruption(self) -> None:
+        if self.responses.active:
+            self.responses.current.interrupted = True
 
     def on_usage(self, usage: Any) -> None:
         if self.responses.active:
