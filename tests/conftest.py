@@ -152,3 +152,15 @@ def nova_server():
     yield url
     proc.terminate()
     proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL server's URL; skipped, with the reason, where it cannot run."""
+    from pg_server import throwaway_postgres
+
+    try:
+        with throwaway_postgres() as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.skip(f"PostgreSQL store tests need a PostgreSQL server: {exc}")

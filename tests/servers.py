@@ -23,9 +23,9 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serving(app, *, start_timeout: float = 30.0):
-    """Serve ``app`` on 127.0.0.1 at a free port; yields its base URL."""
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+async def serving(app, *, start_timeout: float = 30.0, port: int = 0):
+    """Serve ``app`` on 127.0.0.1 at ``port`` (a free one by default); yields its base URL."""
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     ready = asyncio.create_task(server.ready.wait())
     done, _ = await asyncio.wait({task, ready}, timeout=start_timeout, return_when=asyncio.FIRST_COMPLETED)

@@ -102,6 +102,7 @@ async def _serve(config) -> int:
     server_section = config.config.server
     check_bind(server_section.host, any(k.get_secret_value() for k in server_section.api_keys))
     factory = PipelineFactory(config)
+    await factory.memory.open()  # a wrong store fails here, before anyone connects
     print("loading models ...", file=sys.stderr)
     await asyncio.to_thread(factory.prepare)
     server = uvicorn.Server(uvicorn.Config(

@@ -27,6 +27,11 @@ def default_registry() -> Registry:
 def validate(loaded: LoadedConfig) -> ValidatedConfig:
     """Validate a loaded config against the default registry; read its character card."""
     config = _validate(loaded, default_registry())
+    memory_model = config.config.memory.memory_model
+    if memory_model and memory_model.partition("/")[0] not in config.config.router.providers:
+        raise ConfigError(f"{loaded.locate(('memory', 'memory_model'))}: memory.memory_model: {memory_model!r} names"
+                          f" no provider of router.providers (known: {', '.join(config.config.router.providers)});"
+                          " expected 'provider/model'")
     if config.config.session.character:
         config = dataclasses.replace(config, character=_card(loaded, config.config.session.character))
     return config

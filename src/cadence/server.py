@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from cadence.api.memory import memory_routes
 from cadence.pipelines.builder import PipelineFactory
 from cadence.router.http import openai_error, router_routes
 from cadence.transports.realtime.routes import realtime_routes
@@ -25,6 +26,7 @@ def create_app(factory: PipelineFactory) -> FastAPI:
     async def lifespan(app: FastAPI):
         yield
         await close_webrtc_sessions()
+        await factory.memory.close()
 
     app = FastAPI(title="Cadence", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.realtime_sessions = sessions = set()
@@ -50,6 +52,7 @@ def create_app(factory: PipelineFactory) -> FastAPI:
                              "cooling_down": factory.router.health.cooling()})
 
     app.include_router(router_routes(factory.router))
+    app.include_router(memory_routes(factory.memory))
     authorized = lambda headers, query: not keys or _authorized(headers, keys)  # noqa: E731
     transport = factory.config.config.transport
     if transport.serves("websocket"):

@@ -65,6 +65,8 @@ class BuildContext:
     stage_names: frozenset[str] = frozenset()
     roles: StageRoles = field(default_factory=StageRoles)
     character: Any = None  # the config's character card (cadence.memory.cards.CharacterCard), if any
+    memory: Any = None  # cadence.memory.service.MemoryService: the process's per-user memory
+    named_user: str | None = None  # the user the client named (memory persists only for a named user)
 
     def has_stage(self, name: str) -> bool:
         """Whether the pipeline contains an entry of type ``name``."""

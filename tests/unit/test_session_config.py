@@ -90,8 +90,23 @@ def test_inworld_fields_in_provider_data_win_and_merge(defaults):
 
 
 def test_features_not_built_yet_are_listed_as_unsupported(defaults):
-    config = SessionConfig.initial(defaults).merge({"providerData": {"memory": {"auto_summarize": True}}}, defaults)
-    assert config.providerData["unsupported"] == ["memory"]
+    config = SessionConfig.initial(defaults).merge({"providerData": {"memory": {"auto_summarize": True},
+                                                                     "backchannel": {"enabled": True}}}, defaults)
+    assert config.providerData["unsupported"] == ["backchannel"]
+
+
+def test_provider_data_memory_is_checked_field_by_field(defaults):
+    session = SessionConfig.initial(defaults)
+    config = session.merge({"providerData": {"memory": {"user": "ana", "relevant_facts": 5,
+                                                        "state": {"facts": 3}}}}, defaults)
+    assert config.providerData["memory"] == {"user": "ana", "relevant_facts": 5}  # state is the server's
+    for memory, param in [({"relevant_facts": 99}, "session.providerData.memory.relevant_facts"),
+                          ({"usr": "ana"}, "session.providerData.memory.usr"),
+                          ({"user": ""}, "session.providerData.memory.user"),
+                          ("ana", "session.providerData.memory")]:
+        with pytest.raises(ProtocolError) as caught:
+            session.merge({"providerData": {"memory": memory}}, defaults)
+        assert caught.value.param == param
 
 
 def test_turn_detection_null_means_the_client_commits(defaults):

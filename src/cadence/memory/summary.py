@@ -39,6 +39,8 @@ class RollingSummary:
         self.failures = 0
         self.last_seconds: float | None = None
         self._pending: list[dict[str, Any]] = []
+        self._in_flight: list[dict[str, Any]] = []  # the turns being summarised now
+        self.enabled = True  # providerData.memory.auto_summarize: off, folded turns are dropped
         self._task: asyncio.Task | None = None
         self.on_update: Callable[[], Awaitable[None]] | None = None  # called when a new summary lands
 
@@ -48,10 +50,17 @@ class RollingSummary:
 
     def fold(self, messages: list[dict[str, Any]]) -> None:
         """Summarise ``messages`` (turns leaving the context) in the background."""
+        if not self.enabled:
+            return
         self._pending.extend(m for m in messages if m.get("role") in ("user", "assistant", "tool"))
         del self._pending[: max(0, len(self._pending) - self.MAX_PENDING)]
         if self._pending and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(self._run())
+
+    @property
+    def pending(self) -> list[dict[str, Any]]:
+        """Turns folded and not yet in the summary (being summarised first), as role + text."""
+        return [{"role": m.get("role", "user"), "content": _text(m)} for m in (*self._in_flight, *self._pending)]
 
     def cancel(self) -> None:
         """Stop summarising (the session ended)."""
@@ -68,6 +77,7 @@ class RollingSummary:
         while self._pending:
             turns = self._fitting(self._pending)
             del self._pending[: len(turns)]
+            self._in_flight = turns
             started = time.monotonic()
             try:
                 self.text = await self._summarise(turns)
@@ -79,6 +89,7 @@ class RollingSummary:
                 del self._pending[: max(0, len(self._pending) - self.MAX_PENDING)]
                 return
             finally:
+                self._in_flight = []
                 self.last_seconds = time.monotonic() - started
             if self.on_update is not None and not self._pending:
                 await self.on_update()

@@ -30,9 +30,18 @@ class PipelineFactory:
     """Builds session pipelines from one validated config; loads models once."""
 
     def __init__(self, config: ValidatedConfig, store: ModelStore | None = None):
+        from cadence.memory.service import MemoryService
+
         self.config = config
         self.store = store or ModelStore()
         self.router = Router(config.config.router, self.store)
+        memory = config.config.memory
+        if memory.memory_model:
+            try:
+                self.router.check_model(memory.memory_model)
+            except ConfigError as exc:
+                raise ConfigError(f"{config.source}: memory.memory_model: {exc}") from exc
+        self.memory = MemoryService(memory, self.router, config.base_dir)
 
     def context(self, instructions: str | None = None, user_id: str | None = None) -> BuildContext:
         """A BuildContext with the session defaults, overridable per session."""
@@ -42,6 +51,8 @@ class PipelineFactory:
             router=self.router,
             instructions=instructions if instructions is not None else session.instructions,
             user_id=user_id or session.user_id,
+            named_user=user_id or None,
+            memory=self.memory,
             stage_names=frozenset(stage.spec.name for stage in self.config.stages),
             character=self.config.character,
         )

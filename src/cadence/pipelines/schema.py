@@ -127,6 +127,37 @@ class RouterSection(Spec):
     cooldown_s: float = Field(15.0, ge=0, description="How long a failed replica is skipped before it is retried.")
 
 
+class MemorySection(Spec):
+    """Per-user memory: durable facts, the rolling summary and recent turns, in one store."""
+
+    store: str | None = Field(
+        None, description="sqlite:///path (or a file path, relative to this config's folder) or a"
+        " postgresql:// URL (write its password as ${VAR}); default: memory.db under $CADENCE_DATA_DIR"
+        " (~/.cache/cadence)."
+    )
+    persist: bool = Field(
+        True, description="Keep each named user's memory in the store (a session without a user id keeps"
+        " memory for itself only)."
+    )
+    resume_window_s: float = Field(
+        900.0, ge=0, description="A session for the same user starting within this many seconds of the last"
+        " one's last turn continues it (its recent turns restored); later ones start from facts and summary."
+    )
+    auto_summarize: bool = Field(True, description="Fold old turns into the rolling summary (off: they are dropped).")
+    extract_facts: bool = Field(True, description="Remember what the user says about themself, as facts.")
+    facts_max_tokens: int = Field(
+        200, ge=0, le=4096, description="Budget of the facts block in the system prompt (about 4 characters a token)."
+    )
+    relevant_facts: int = Field(
+        3, ge=0, le=20, description="Facts not in that block retrieved per turn by full-text search on the"
+        " user's words."
+    )
+    memory_model: str | None = Field(
+        None, description="'provider/model' that extracts facts too (on top of the rules); use a capable"
+        " model, a small one does not follow the format."
+    )
+
+
 class CadenceConfig(Spec):
     """A whole Cadence config file."""
 
@@ -134,6 +165,7 @@ class CadenceConfig(Spec):
     transport: TransportSection = Field(default_factory=TransportSection)
     session: SessionSection = Field(default_factory=SessionSection)
     router: RouterSection = Field(default_factory=RouterSection)
+    memory: MemorySection = Field(default_factory=MemorySection)
     pipeline: list[dict[str, Any]] = Field(
         description="Processor entries in frame order, each {type: NAME, ...params}."
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -38,6 +39,7 @@ class ValidatedConfig:
     stages: list[StageConfig]
     source: str
     character: Any = None  # the parsed card of session.character (cadence.memory.cards.CharacterCard)
+    base_dir: Path | None = None  # the config file's folder (relative paths in it start here)
 
     def has_stage(self, name: str) -> bool:
         """Whether the pipeline contains an entry of type ``name``."""
@@ -76,7 +78,8 @@ def validate(loaded: LoadedConfig, registry: Registry) -> ValidatedConfig:
         header = f"{loaded.path or 'config'}: {len(problems)} problem(s):"
         raise ConfigError("\n".join([header, *("  " + p for p in problems)]))
     assert config is not None
-    return ValidatedConfig(config=config, stages=stages, source=str(loaded.path or "<string>"))
+    return ValidatedConfig(config=config, stages=stages, source=str(loaded.path or "<string>"),
+                           base_dir=loaded.path.parent if loaded.path else None)
 
 
 def _validate_entry(

@@ -70,8 +70,10 @@ def build(params: ContextParams, context: BuildContext) -> Stage:
         context.router, user=context.user_id, max_tokens=params.summary_max_tokens,
         model=lambda: params.summary_model or roles.llm.settings.model,
     )
+    memory = context.memory.for_session(summary) if context.memory is not None else None
     roles.context_window = window = ContextWindow(context.router, summary, fold_to=params.fold_to,
-                                                  user=context.user_id)
+                                                  user=context.user_id, memory=memory, llm_context=llm_context,
+                                                  named_user=context.named_user)
     if context.character is not None:
         window.character = Character(context.character)
 

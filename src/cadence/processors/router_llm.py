@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipecat.frames.frames import Frame, LLMContextFrame
+from pipecat.frames.frames import Frame, LLMContextFrame, StartFrame
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.openai.llm import OpenAILLMService
 
@@ -33,11 +33,18 @@ class RouterLLMService(OpenAILLMService):
     async def cleanup(self):
         await super().cleanup()
         if self._window is not None:  # the session is over: no summaries or prefills for it any more
-            self._window.close()
+            await self._window.finish()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
+        if isinstance(frame, StartFrame) and self._window is not None:
+            # The user's memory is loaded before the StartFrame goes on: the session has
+            # started only once it is in.
+            settings = self.settings
+            await self._window.start(model=settings.model, persona=settings.system_instruction or "",
+                                     max_tokens=settings.max_tokens or 256)
         if isinstance(frame, LLMContextFrame) and self._window is not None:
             settings = self.settings
+            await self._window.prepare(frame.context)
             self._window.fit(frame.context, model=settings.model, persona=settings.system_instruction or "",
                              max_tokens=settings.max_tokens or 256)
         await super().process_frame(frame, direction)

@@ -115,6 +115,33 @@ class SettingsApplier:
         if roles.tts is not None and hasattr(roles.tts, "speed"):
             await self._queue(TTSUpdateSettingsFrame(delta=type(roles.tts).Settings(speed=config.audio.output.speed)))
 
+    def check_memory(self, config: SessionConfig) -> None:
+        """ProtocolError when ``providerData.memory`` asks for memory a pipeline without a
+        context stage cannot keep."""
+        if config.providerData.get("memory") and self.roles.context_window is None:
+            raise ProtocolError("unsupported", "providerData.memory needs a `context` stage in the pipeline",
+                                param="session.providerData.memory")
+
+    async def apply_memory(self, config: SessionConfig) -> None:
+        """``providerData.memory``: its knobs, and the user it names (whose memory is loaded)."""
+        window = self.roles.context_window
+        data = config.providerData.get("memory") or {}
+        if window is None:
+            return
+        knobs = ("persist", "auto_summarize", "extract_facts", "relevant_facts")
+        window.memory.configure(**{k: data[k] for k in knobs if data.get(k) is not None})
+        if data.get("user") and data["user"] != window.memory.user:
+            await window.attach(data["user"])
+
+    def wire(self, config: SessionConfig) -> dict[str, Any]:
+        """The session as sent to the client, with the memory's state in ``providerData.memory.state``."""
+        data = config.wire()
+        if self.roles.context_window is not None:
+            memory = data["providerData"].get("memory")
+            data["providerData"]["memory"] = {**(memory if isinstance(memory, dict) else {}),
+                                              "state": self.roles.context_window.memory.state()}
+        return data
+
     async def override(self, overrides: dict[str, Any], text_only: bool) -> None:
         """LLM settings and modality for one response only (``apply`` restores them)."""
         if overrides:

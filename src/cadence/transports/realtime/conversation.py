@@ -86,6 +86,21 @@ class Conversation:
         self._claim(item_id, [message])
         await self._queue(LLMMessagesAppendFrame(messages=[message], run_llm=False))
 
+    def adopt(self, messages: list[dict[str, Any]], new_id: Callable[[], str]) -> list[dict[str, Any]]:
+        """Items for context messages that are already there (a resumed session's turns); the
+        events that announce them, in order."""
+        added = []
+        for message in messages:
+            role = message.get("role")
+            part = "input_text" if role == "user" else "output_text"
+            item = {"id": new_id(), "type": "message", "object": "realtime.item", "role": role,
+                    "status": "completed", "content": [{"type": part, "text": str(message.get("content") or "")}]}
+            previous = self.add(item)
+            self._claim(item["id"], [message])
+            added += [{"type": f"conversation.item.{kind}", "previous_item_id": previous, "item": item}
+                      for kind in ("added", "done")]
+        return added
+
     def expect(self, item_id: str) -> None:
         """``item_id``'s context message will be added later (a reply still playing)."""
         self._awaiting[item_id] = _KEEP

@@ -1,10 +1,8 @@
 """One Realtime connection: client events in, a pipecat pipeline in the middle, server events out.
 
-The session translates the protocol and delegates: ``SessionConfig`` (the typed session,
-defaults from the YAML), ``SettingsApplier`` (settings → pipeline frames),
-``Conversation`` (items ↔ context messages), ``ResponseTracker`` (responses and their
-output items), ``InputAudio`` (client audio in, manual commits). What the pipeline does
-reaches it through ``SessionEvents`` and the context aggregators' events.
+It translates the protocol and delegates: ``SessionConfig`` (the typed session), ``SettingsApplier``
+(settings → pipeline frames; memory), ``Conversation`` (items ↔ context messages), ``ResponseTracker``
+(responses, output items), ``InputAudio``. The pipeline reaches it through ``SessionEvents``.
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
@@ -30,18 +27,9 @@ from cadence.transports.realtime.observer import SessionEvents
 from cadence.transports.realtime.protocol import ProtocolError, decode_message, error_event, new_id, parse_client_event
 from cadence.transports.realtime.responses import Response, ResponseOptions, ResponseTracker
 from cadence.transports.realtime.session_config import SessionConfig, SessionDefaults
-from cadence.transports.realtime.transport import RealtimeInputTransport, RealtimeOutputTransport, ResponseGate
+from cadence.transports.realtime.transport import Media, RealtimeInputTransport, RealtimeOutputTransport, ResponseGate
 from cadence.transports.realtime.user_turns import UserTurns
 from cadence.transports.realtime.wire_audio import WIRE_RATE
-
-
-@dataclass
-class Media:
-    """How audio travels: as events (WebSocket) or on media tracks (WebRTC)."""
-
-    transport_in: FrameProcessor
-    transport_out: FrameProcessor
-    audio_over_events: bool
 
 
 class RealtimeSession:
@@ -96,8 +84,11 @@ class RealtimeSession:
         self._runner_task = asyncio.create_task(runner.run())
         await asyncio.wait_for(started.wait(), timeout=30)  # audio may only flow once it has started
         await self._apply()
-        self.emit({"type": "session.created", "session": self.config.wire()})
+        self.emit({"type": "session.created", "session": self.settings.wire(self.config)})
         self.emit({"type": "conversation.created", "conversation": {"id": new_id("conv"), "object": "realtime.conversation"}})
+        if (window := self.pipeline.roles.context_window) is not None:  # a resumed session's turns come first
+            for event in self.conversation.adopt(window.take_restored(), lambda: new_id("item")):
+                self.emit(event)
         if self.defaults.greeting:
             await self._greet(self.defaults.greeting)
 
@@ -135,6 +126,7 @@ class RealtimeSession:
         self.gate.automatic = self.turn.mode is not None and self.turn.create_response
         self.responses.default_modalities = list(self.config.output_modalities)
         self.settings.apply_character(self.config)
+        await self.settings.apply_memory(self.config)
         await self.settings.apply(self.config, self.turn)
 
     async def _greet(self, text: str) -> None:
@@ -166,9 +158,10 @@ class RealtimeSession:
         config = self.config.merge(data["session"], self.defaults)
         self.settings.check_room(config, instructions=config.instructions, max_tokens=config.max_output_tokens,
                                  where="session")
+        self.settings.check_memory(config)
         self.config = config
         await self._apply()
-        self.emit({"type": "session.updated", "session": self.config.wire()})
+        self.emit({"type": "session.updated", "session": self.settings.wire(self.config)})
 
     async def _on_input_audio_buffer_append(self, event, data) -> None:
         if not self.media.audio_over_events:
@@ -280,6 +273,8 @@ class RealtimeSession:
             response = self.responses.assistant_turn_stopped()
             if response is None:
                 return
+            if roles.context_window is not None:  # the turn is remembered before it is reported done
+                await roles.context_window.turn_saved()
             if response.message is not None:
                 await self.conversation.claim_new(response.message.id, "assistant")
             if not response.done:

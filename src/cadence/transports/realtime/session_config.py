@@ -23,7 +23,7 @@ from cadence.stages import StageRoles
 from cadence.transports.realtime.protocol import ProtocolError, error_param, new_id
 
 # providerData features Cadence accepts but does not act on yet; reported, never ignored.
-NOT_YET = {"memory", "backchannel", "responsiveness", "tts"}
+NOT_YET = {"backchannel", "responsiveness", "tts"}
 # semantic_vad eagerness → (smart-turn threshold, longest wait in seconds); "auto" is the YAML's.
 EAGERNESS = {"low": (0.7, 8.0), "medium": (0.5, 4.0), "high": (0.3, 2.0)}
 # Inworld's turn fields, honoured inside turn_detection or providerData.stt. The last is
@@ -215,6 +215,7 @@ class SessionConfig(_Open):
                 raise ProtocolError("invalid_value", "providerData must be an object", param="session.providerData")
             card = provider_data.pop("character", _ABSENT)
             _deep_merge(merged["providerData"], provider_data)
+            _check_memory(merged["providerData"])
             if card is not _ABSENT:  # a card replaces the last one whole (null removes it)
                 _check_card(card)
                 merged["providerData"]["character"] = card
@@ -322,6 +323,36 @@ class SessionConfig(_Open):
 
 
 _ABSENT = object()
+
+
+class MemoryData(BaseModel):
+    """``providerData.memory``: who the user is and how their memory is kept (``state`` is
+    reported by the server and ignored when a client sends it back)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: str | None = Field(None, min_length=1, max_length=256)
+    persist: bool | None = None
+    auto_summarize: bool | None = None
+    extract_facts: bool | None = None
+    relevant_facts: int | None = Field(None, ge=0, le=20)
+
+
+def _check_memory(provider_data: dict[str, Any]) -> None:
+    memory = provider_data.get("memory")
+    if memory is None:
+        return
+    if not isinstance(memory, dict):
+        raise ProtocolError("invalid_value", "providerData.memory must be an object",
+                            param="session.providerData.memory")
+    memory.pop("state", None)
+    try:
+        MemoryData.model_validate(memory)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        param = error_param(error["loc"], ("session", "providerData", "memory"))
+        raise ProtocolError("invalid_value", f"{param}: {error['msg']} (fields: {', '.join(MemoryData.model_fields)})",
+                            param=param) from exc
 
 
 def _check_card(card: Any) -> None:

@@ -9,6 +9,7 @@ LLM request of a finished user turn when the session asked for no automatic resp
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from pipecat.frames.frames import Frame, InputAudioRawFrame, LLMContextFrame, OutputAudioRawFrame, StartFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -69,3 +70,12 @@ class ResponseGate(FrameProcessor):
             elif not self.automatic:
                 return
         await self.push_frame(frame, direction)
+
+
+@dataclass
+class Media:
+    """How audio travels: as events (WebSocket) or on media tracks (WebRTC)."""
+
+    transport_in: FrameProcessor
+    transport_out: FrameProcessor
+    audio_over_events: bool

@@ -1,0 +1,1 @@
+"""REST routes beside the realtime ones (memory today; TTS, voices and usage next)."""
