@@ -16,6 +16,7 @@ import asyncio
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,8 +55,13 @@ async def main(args: argparse.Namespace) -> None:
 
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
+    from cadence.memory.service import MemoryService
+
     config = load_and_validate(args.config)
     factory = PipelineFactory(config)
+    store = args.store or f"sqlite:///{tempfile.mkdtemp(prefix='cadence-long-')}/memory.db"
+    factory.memory = MemoryService(config.config.memory.model_copy(update={"store": store, "resume_window_s": 0}),
+                                   factory.router)
     factory.prepare()
     llm = config.params_of("llm")
     router, model = factory.router, llm.model
@@ -63,8 +69,10 @@ async def main(args: argparse.Namespace) -> None:
     real_stream = router.stream
 
     def measured(params):
+        messages = params.get("messages") or [{}]
         record = {"t0": time.monotonic(), "ttft": None, "prompt": 0, "cached": 0, "summary": params.get(
-            "max_tokens") != llm.max_tokens}
+            "max_tokens") != llm.max_tokens, "system": " ".join(str(m.get("content")) for m in messages
+                                                                 if m.get("role") == "system")}
         requests.append(record)
 
         async def chunks():
@@ -95,8 +103,8 @@ async def main(args: argparse.Namespace) -> None:
         exchanges.append(exchange)
         rss_at[len(exchanges)] = rss_mb()
 
-    result = await FileConversation(factory, pace=0, reply_timeout=120,
-                                    on_exchange=on_exchange).run_text(lines)
+    result = await FileConversation(factory, pace=0, reply_timeout=120, on_exchange=on_exchange,
+                                    user=args.user).run_text(lines)
     replies = [r for r in requests if not r["summary"]]
     summaries = [r for r in requests if r["summary"]]
     print(f"long session: {args.config}, {len(lines)} text turns, window {window_tokens} tokens,"
@@ -131,6 +139,18 @@ async def main(args: argparse.Namespace) -> None:
         recalled += ok
         print(f"  {'✓' if ok else '✗'} {question} → {exchange.reply[:80]!r}")
     print(f"planted-fact recall: {recalled}/{len(FACTS)}")
+    last_system = next(r for r in reversed(replies) if r.get("system"))["system"]
+    kept = await factory.memory.describe(args.user)
+    stored = " ".join(f["text"] for f in kept["facts"]).lower() if kept else ""
+    print(f"planted facts in the last prompt: {sum(all(w in last_system.lower() for w in ws) for _, _, ws in FACTS)}"
+          f"/{len(FACTS)}; in GET /v1/memory/{args.user}: {sum(all(w in stored for w in ws) for _, _, ws in FACTS)}"
+          f"/{len(FACTS)} ({len(kept['facts']) if kept else 0} facts kept)")
+    before = len(requests)
+    await FileConversation(factory, pace=0, user=args.user).run_text(["Hello again!"])
+    new_system = next(r["system"] for r in requests[before:] if not r["summary"])
+    print(f"planted facts in a new session's prompt: "
+          f"{sum(all(w in new_system.lower() for w in ws) for _, _, ws in FACTS)}/{len(FACTS)}")
+    await factory.memory.close()
 
 
 if __name__ == "__main__":
@@ -138,4 +158,6 @@ if __name__ == "__main__":
     parser.add_argument("--config", default=str(ROOT / "configs" / "nova.yaml"))
     parser.add_argument("--turns", type=int, default=600)
     parser.add_argument("--window", type=int, default=100, help="turns per printed row")
+    parser.add_argument("--user", default="long-session-bench", help="whose memory the session keeps")
+    parser.add_argument("--store", help="memory store URL (default: a throwaway SQLite file)")
     asyncio.run(main(parser.parse_args()))

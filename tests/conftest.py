@@ -27,12 +27,17 @@ def store() -> ModelStore:
 
 
 @pytest.fixture(scope="session")
-def nova_factory(store: ModelStore) -> PipelineFactory:
+def nova_factory(store: ModelStore, tmp_path_factory) -> PipelineFactory:
+    from cadence.memory.service import MemoryService
+
     config = load_and_validate(str(NOVA))
     for stage in config.stages:
         if stage.spec.name == "llm":
             stage.params.seed = 7  # repeatable replies: a test's outcome must not depend on sampling luck
     factory = PipelineFactory(config, store)
+    # Users' memory goes to a store of this test run, never to the data directory's.
+    memory = config.config.memory.model_copy(update={"store": str(tmp_path_factory.mktemp("memory") / "memory.db")})
+    factory.memory = MemoryService(memory, factory.router)
     factory.prepare()
     return factory
 

@@ -190,3 +190,28 @@ async def test_facts_survive_a_sigkill_mid_session(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
+
+
+async def test_the_router_api_remembers_the_user_it_is_told_of(tmp_path, store, monkeypatch):
+    text = CONFIG.format(store=f"sqlite:///{tmp_path / 'memory.db'}", resume=0).replace(
+        "      resume_window_s: 0", "      resume_window_s: 0\n      router_api: true")
+    factory = PipelineFactory(validate(load_config_text(text)), store)
+    requests = spy_on_router(factory, monkeypatch)
+
+    async def ask(said: str, user: str | None) -> str:
+        body = {"model": "local/qwen2.5-coder-0.5b-instruct", "max_tokens": 20, "seed": 7,
+                "messages": [{"role": "system", "content": "You are a helpful companion."},
+                             {"role": "user", "content": said}]}
+        if user:
+            body["user"] = user
+        async with aiohttp.ClientSession() as http, http.post(f"{base}/v1/chat/completions", json=body) as response:
+            assert response.status == 200, await response.text()
+            return (await response.json())["choices"][0]["message"]["content"]
+
+    async with serving(create_app(factory)) as base:
+        await ask("My parrot is called Kiwi.", "dee")
+        answer = await ask("What is my parrot called?", "dee")
+        await ask("What is my parrot called?", None)
+    assert requests[1]["messages"][0]["content"].endswith("- The user's parrot is called Kiwi.")
+    assert "Kiwi" in answer, answer
+    assert requests[2]["messages"][0]["content"] == "You are a helpful companion."  # no user, no memory

@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--chat", action="store_true", help="talk by typing in this terminal instead of serving")
     parser.add_argument("--input", metavar="WAV", help="speak the user's side from this audio file")
     parser.add_argument("--text", action="append", metavar="TEXT", help="a typed user turn (repeatable)")
+    parser.add_argument("--user", metavar="ID", help="whose memory the conversation loads and keeps (file and chat"
+                        " modes; the server takes ?user= per connection)")
     parser.add_argument("--output", metavar="WAV", help="write the reply audio to this WAV file")
     parser.add_argument("--pace", type=float, default=1.0, help="input speed: 1 = real time, 0 = as fast as possible")
     parser.add_argument("-v", "--verbose", action="store_true", help="show pipecat's debug log")
@@ -46,6 +48,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("the config file is required (e.g. run-pipeline configs/nova.yaml)")
     if args.input and args.text:
         parser.error("give either --input or --text, not both")
+    if args.user and not (args.input or args.text or args.chat):
+        parser.error("--user is for --input, --text and --chat; a server's clients name their user"
+                     " per connection (?user=ID)")
     return args
 
 
@@ -135,7 +140,7 @@ async def _converse(args: argparse.Namespace, config) -> int:
             print(f"you:  {exchange.user}")
         print(f"bot:  {exchange.reply}{' [interrupted]' if exchange.interrupted else ''}", flush=True)
 
-    conversation = FileConversation(factory, pace=args.pace, on_exchange=show)
+    conversation = FileConversation(factory, pace=args.pace, on_exchange=show, user=args.user)
     if audio is not None:
         result = await conversation.run_audio(audio)
     elif args.text:

@@ -51,7 +51,8 @@ def create_app(factory: PipelineFactory) -> FastAPI:
                              "sessions": len(sessions),
                              "cooling_down": factory.router.health.cooling()})
 
-    app.include_router(router_routes(factory.router))
+    memory = factory.config.config.memory
+    app.include_router(router_routes(factory.router, factory.memory.shape_chat if memory.router_api else None))
     app.include_router(memory_routes(factory.memory))
     authorized = lambda headers, query: not keys or _authorized(headers, keys)  # noqa: E731
     transport = factory.config.config.transport

@@ -146,3 +146,19 @@ def test_truncation_keeps_what_was_heard():
     assert output.truncate(1500) == "One two three four."
     assert output.truncate(500) == "One two"
     assert output.truncate(0) == ""
+
+
+async def test_items_folded_into_memory_leave_the_live_conversation(conversation, context):
+    for n in range(4):
+        conversation.add(item(f"i{n}"))
+        await conversation.append_message(f"i{n}", "user", f"turn {n}")
+    conversation.add(item("pending", "assistant"))
+    conversation.expect("pending")  # a reply still playing: its message is not in yet
+    context.set_messages(context.get_messages()[2:])  # the context stage folded the two oldest
+    assert conversation.prune() == ["i0", "i1"]
+    assert list(conversation.items) == ["i2", "i3", "pending"]
+    with pytest.raises(ProtocolError, match="folded into the session's memory") as caught:
+        conversation.get("i0")
+    assert caught.value.param == "item_id"
+    assert conversation.get("i2")["id"] == "i2"
+    assert conversation.prune() == []

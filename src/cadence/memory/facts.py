@@ -49,7 +49,10 @@ _TIME = re.compile(r"\b(tomorrow|tonight|next|this (?:week|weekend|month|year|su
                    r"on (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|in (?:january|february|"
                    r"march|april|may|june|july|august|september|october|november|december)|soon|someday)\b",
                    re.IGNORECASE)
-_IRREGULAR = {"have": "has", "do": "does", "go": "goes", "am": "is", "was": "was", "had": "had", "got": "got"}
+_LEADING_TIME = re.compile(r"^((?:next|this|last|on|in|tomorrow|tonight|soon|someday|every)\b[^,]{0,25}?),?\s+"
+                           r"(?=I\b|I'm\b|I've\b|I'll\b|[Mm]y\b)", re.IGNORECASE)
+_IRREGULAR = {"will": "will", "can": "can", "would": "would", "could": "could", "should": "should",
+              "must": "must", "might": "might", "may": "may", "have": "has", "do": "does", "go": "goes", "am": "is", "was": "was", "had": "had", "got": "got"}
 _SLOTS = [
     (re.compile(r"^my name is\b|^(?:please )?call me\b", re.I), "name"),
     (re.compile(r"^i live in\b|^i(?:'m| am) (?:from|based in|living in)\b", re.I), "home"),
@@ -81,6 +84,8 @@ def _fact(sentence: str) -> ExtractedFact | None:
         return None
     sentence = _LEAD.sub("", sentence).strip().rstrip(".!;").strip()
     sentence = sentence.replace("\u2019", "'")
+    if when := _LEADING_TIME.match(sentence):  # "Next month I am going …" → "I am going … next month"
+        sentence = f"{sentence[when.end():]} {when.group(1)[0].lower()}{when.group(1)[1:]}"
     if len(sentence.split()) < 3 or len(sentence) > MAX_FACT_CHARS:
         if not re.match(r"^(?:[Mm]y name is|[Cc]all me|I'm|I am) [A-Z]\w+$", sentence):
             return None

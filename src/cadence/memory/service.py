@@ -7,9 +7,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from cadence.memory.facts import LLMFactExtractor
+from cadence.memory.facts import LLMFactExtractor, extract_facts
 from cadence.memory.summary import RollingSummary
-from cadence.memory.user_memory import MemoryOptions, UserMemory
+from cadence.memory.user_memory import MemoryOptions, UserMemory, facts_block, pin_facts
 from cadence.store import Fact, Store, default_store_url, make_store
 
 
@@ -54,6 +54,31 @@ class MemoryService:
         if self.settings.memory_model:
             extractor = LLMFactExtractor(self.router, self.settings.memory_model)
         return UserMemory(summary, store=None, options=self.options(), extractor=extractor, service=self)
+
+    async def shape_chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A router API request that names its ``user`` (``memory.router_api``): facts from the
+        user's last message are remembered, and the user's facts ride at the end of the system
+        prompt (changing only when the facts do, so the cached prefix before them holds)."""
+        user, messages = body.get("user"), body.get("messages")
+        if not (isinstance(user, str) and user and isinstance(messages, list) and messages):
+            return body
+        store = await self.open()
+        if store is None:
+            return body
+        last = next((m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), None)
+        if last is not None and self.settings.extract_facts and isinstance(last.get("content"), str):
+            for fact in extract_facts(last["content"]):
+                await store.add_fact(user, fact.text, fact.slot)
+        pinned = pin_facts(await store.facts(user), self.settings.facts_max_tokens)
+        if not pinned:
+            return body
+        block = facts_block(pinned)
+        first = messages[0]
+        if isinstance(first, dict) and first.get("role") == "system" and isinstance(first.get("content"), str):
+            messages = [{**first, "content": f"{first['content']}\n\n{block}"}, *messages[1:]]
+        else:
+            messages = [{"role": "system", "content": block}, *messages]
+        return {**body, "messages": messages}
 
     # -- REST (the operator's and the user's view) --------------------------------------
 

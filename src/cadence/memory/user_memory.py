@@ -25,6 +25,22 @@ FACTS_HEADER = "What you know about the user:"
 RELEVANT_HEADER = "What you know about the user that matters now:"
 
 
+def pin_facts(facts: list[Fact], max_tokens: int) -> list[str]:
+    """The facts for the stable block: named ones first, then the oldest, within ``max_tokens``
+    (about four characters a token)."""
+    budget = max_tokens * 4
+    pinned, used = [], len(FACTS_HEADER)
+    for fact in sorted(facts, key=lambda f: (f.slot is None, f.id)):
+        if used + len(fact.text) + 3 <= budget:
+            pinned.append(fact.text)
+            used += len(fact.text) + 3
+    return pinned
+
+
+def facts_block(texts: list[str]) -> str:
+    return FACTS_HEADER + "\n" + "\n".join(f"- {text}" for text in texts)
+
+
 @dataclass
 class MemoryOptions:
     """Per-session memory settings (the YAML's ``memory:`` section, then ``providerData.memory``)."""
@@ -95,21 +111,13 @@ class UserMemory:
     def pin(self) -> None:
         """Snapshot the facts that go in the stable block: named ones first, then the oldest,
         within the budget (about four characters a token)."""
-        budget = self.options.facts_max_tokens * 4
-        ordered = sorted(self.known, key=lambda f: (f.slot is None, f.id))
-        pinned, used = [], len(FACTS_HEADER)
-        for fact in ordered:
-            if used + len(fact.text) + 3 > budget:
-                continue
-            pinned.append(fact.text)
-            used += len(fact.text) + 3
-        self.pinned = pinned
+        self.pinned = pin_facts(self.known, self.options.facts_max_tokens)
 
     def block(self) -> str:
         """The memory part of the system prompt: pinned facts, then the rolling summary."""
         parts = []
         if self.pinned:
-            parts.append(FACTS_HEADER + "\n" + "\n".join(f"- {text}" for text in self.pinned))
+            parts.append(facts_block(self.pinned))
         if summary := self.summary.block():
             parts.append(summary)
         return "\n\n".join(parts)

@@ -152,6 +152,11 @@ class MemorySection(Spec):
         3, ge=0, le=20, description="Facts not in that block retrieved per turn by full-text search on the"
         " user's words."
     )
+    router_api: bool = Field(
+        False, description="Chat completions on the router API that name a `user` get that user's facts in"
+        " their system prompt, and facts from their last user message are remembered (off: `user` only"
+        " picks the replica)."
+    )
     memory_model: str | None = Field(
         None, description="'provider/model' that extracts facts too (on top of the rules); use a capable"
         " model, a small one does not follow the format."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,8 +24,12 @@ def openai_error(status: int, message: str, *, param: str | None = None, code: s
     return JSONResponse(body, status_code=status)
 
 
-def router_routes(router: Router) -> APIRouter:
-    """FastAPI routes: POST /v1/chat/completions, GET /v1/models, GET /metrics."""
+def router_routes(router: Router, shape: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+                  ) -> APIRouter:
+    """FastAPI routes: POST /v1/chat/completions, GET /v1/models, GET /metrics.
+
+    ``shape`` rewrites a request before it is routed (the server's memory hook: the router
+    itself knows nothing about users' memory)."""
     api = APIRouter()
 
     @api.post("/v1/chat/completions")
@@ -37,6 +41,8 @@ def router_routes(router: Router) -> APIRouter:
         if not isinstance(body, dict):
             return openai_error(400, "the request body must be a JSON object", code="invalid_json")
         try:
+            if shape is not None:
+                body = await shape(body)
             chunks = router.stream(body).__aiter__()
             first = await chunks.__anext__()  # fail with a proper status before any byte is sent
         except RouterError as exc:

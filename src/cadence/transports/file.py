@@ -118,8 +118,10 @@ class FileConversation:
         pace: float = 1.0,
         reply_timeout: float = 60.0,
         on_exchange: Callable[[Exchange], None] | None = None,
+        user: str | None = None,
     ):
         self.factory = factory
+        self.user = user  # whose memory the session loads and keeps (none: the session's own)
         self.on_exchange = on_exchange
         self.pace = pace
         self.reply_timeout = reply_timeout
@@ -136,7 +138,7 @@ class FileConversation:
             audio_out_end_silence_secs=0,
         )
         transport_in, transport_out = FileInputTransport(params), FileOutputTransport(params)
-        session = self.factory.build(transport_in, transport_out)
+        session = self.factory.build(transport_in, transport_out, user_id=self.user)
         timeline = TurnTimeline()
         session.task.add_observer(timeline)
         return session, transport_in, transport_out, timeline

@@ -41,6 +41,7 @@ class Conversation:
         # Items whose message the assistant aggregator adds only when the reply has been
         # played (it sits after the output): an edit made before then waits here.
         self._awaiting: dict[str, Any] = {}
+        self._folded: OrderedDict[str, None] = OrderedDict()  # items that left for memory (bounded)
 
     # -- items ---------------------------------------------------------------------------
 
@@ -63,6 +64,9 @@ class Conversation:
 
     def get(self, item_id: str) -> dict[str, Any]:
         """The item, or ProtocolError ``item_not_found`` naming ``item_id``."""
+        if item_id in self._folded:
+            raise ProtocolError("item_not_found", f"item {item_id!r} was folded into the session's memory (the"
+                                " rolling summary) and left the live conversation", param="item_id")
         if item_id not in self.items:
             raise ProtocolError("item_not_found", f"no item {item_id!r} in this conversation", param="item_id")
         return self.items[item_id]
@@ -77,6 +81,21 @@ class Conversation:
         ids = list(self.items)
         index = ids.index(item_id) if item_id in ids else len(ids)
         return ids[index - 1] if index > 0 else None
+
+    def prune(self) -> list[str]:
+        """Items whose context messages have all been folded into memory leave the live
+        conversation (so it stays bounded by what the model still sees); their ids."""
+        present = {id(m) for m in self._context.get_messages()}
+        gone = [item_id for item_id, messages in self._messages.items()
+                if messages and item_id not in self._awaiting and not any(id(m) in present for m in messages)]
+        for item_id in gone:
+            self.items.pop(item_id, None)
+            self._messages.pop(item_id, None)
+            self._outputs.pop(item_id, None)
+            self._folded[item_id] = None
+        while len(self._folded) > MAX_ITEMS:
+            self._folded.popitem(last=False)
+        return gone
 
     # -- the context ---------------------------------------------------------------------
 

@@ -377,6 +377,7 @@ class RealtimeSession:
                 if not (deleted and event["type"] == "conversation.item.done"):
                     self.emit(event)
         self.emit({"type": "response.done", "response": response.resource()})
+        self.conversation.prune()  # turns folded into memory leave the live conversation
         self._idle.start(self.turn.idle_timeout_ms, self.heard_ms)
         if response.options.overrides or response.modalities != self.config.output_modalities:
             # The response had settings of its own: the session's come back for the next one.
