@@ -194,7 +194,8 @@ async def test_facts_survive_a_sigkill_mid_session(tmp_path):
 
 async def test_the_router_api_remembers_the_user_it_is_told_of(tmp_path, store, monkeypatch):
     text = CONFIG.format(store=f"sqlite:///{tmp_path / 'memory.db'}", resume=0).replace(
-        "      resume_window_s: 0", "      resume_window_s: 0\n      router_api: true")
+        "  resume_window_s: 0\n", "  resume_window_s: 0\n  router_api: true\n")
+    assert "router_api: true" in text
     factory = PipelineFactory(validate(load_config_text(text)), store)
     requests = spy_on_router(factory, monkeypatch)
 

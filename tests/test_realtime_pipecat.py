@@ -57,6 +57,16 @@ class Collector(FrameProcessor):
             self.reply_done.set()
         await self.push_frame(frame, direction)
 
+    def spoken(self) -> list[dict]:
+        """Finished replies with a transcript and at least 0.5 s of speech (a reply cut short
+        by the next question may have audio but no transcript yet)."""
+        return [r for r in self.replies[:-1] if r["text"].strip() and r["audio"] > RATE * 2 // 2]
+
+    async def until_spoken(self, count: int) -> None:
+        while len(self.spoken()) < count:
+            self.reply_done.clear()
+            await self.reply_done.wait()
+
 
 async def test_pipecat_realtime_service_holds_a_conversation(nova_server, speak):
     url = nova_server  # `run-pipeline configs/nova.yaml`, as a user starts it
@@ -72,19 +82,18 @@ async def test_pipecat_realtime_service_holds_a_conversation(nova_server, speak)
     await runner.add_workers(worker)
     running = asyncio.create_task(runner.run())
     await wait_for_session(url)  # the service has connected before audio flows
-    for question in ("Hello Nova, how are you today?", "What do you like to do for fun?"):
-        collector.reply_done.clear()
+    questions = ("Hello Nova, how are you today?", "What do you like to do for fun?")
+    for asked, question in enumerate(questions, start=1):
         pcm = np.concatenate([speak(question, rate=RATE), np.zeros(RATE * 2, dtype=np.int16)]).tobytes()
         for i in range(0, len(pcm), RATE // 25):
             await worker.queue_frame(InputAudioRawFrame(pcm[i:i + RATE // 25], sample_rate=RATE, num_channels=1))
             await asyncio.sleep(0.02)
-        await asyncio.wait_for(collector.reply_done.wait(), 60)
+        # Until this question has its spoken reply. (After the first turn pipecat also seeds its
+        # context into the session as a JSON user message and asks for a response; that one may
+        # end, cut short by the next question, before the question's own reply does.)
+        await asyncio.wait_for(collector.until_spoken(asked), 90)
     await worker.queue_frame(EndFrame())
     await asyncio.wait_for(running, 30)
     replies = [r for r in collector.replies if r["text"] or r["audio"]]
-    # One reply per spoken question. (After the first turn pipecat also seeds its context into
-    # the session as a JSON user message and asks for a response, which is answered too.)
-    # A reply cut short by the next question may have audio but no transcript yet.
-    spoken = [r for r in replies if r["text"].strip() and r["audio"] > RATE * 2 // 2]  # ≥ 0.5 s of speech
-    assert len(spoken) >= 2, replies
+    assert len(collector.spoken()) >= len(questions), replies
     assert not any("<|" in r["text"] for r in replies)
