@@ -161,11 +161,12 @@ def nova_server():
 
 @pytest.fixture(scope="session")
 def postgres_url():
-    """A throwaway PostgreSQL server's URL; skipped, with the reason, where it cannot run."""
-    from pg_server import throwaway_postgres
+    """A throwaway PostgreSQL server's URL; skipped, with the reason, where PostgreSQL is not
+    installed (one that is installed and does not start fails the tests)."""
+    from pg_server import PostgresMissing, throwaway_postgres
 
     try:
         with throwaway_postgres() as url:
             yield url
-    except RuntimeError as exc:
+    except PostgresMissing as exc:
         pytest.skip(f"PostgreSQL store tests need a PostgreSQL server: {exc}")

@@ -18,6 +18,10 @@ def _bin_dir() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
+class PostgresMissing(RuntimeError):
+    """PostgreSQL is not installed here (the store tests are skipped, saying so)."""
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -28,11 +32,12 @@ def _free_port() -> int:
 def throwaway_postgres() -> Iterator[str]:
     """Start a server on 127.0.0.1 (trust auth, fsync off) and yield its URL; removed afterwards.
 
-    Raises RuntimeError when PostgreSQL is not installed (the README's test command installs it).
+    Raises PostgresMissing when PostgreSQL is not installed (the README's test command installs
+    it), and RuntimeError when it is installed but does not start (a failure, not a skip).
     """
     bin_dir = _bin_dir()
     if bin_dir is None:
-        raise RuntimeError("PostgreSQL is not installed (apt-get install -y postgresql)")
+        raise PostgresMissing("PostgreSQL is not installed (apt-get install -y postgresql)")
     root = Path(tempfile.mkdtemp(prefix="cadence-pg-"))
     data = root / "data"
     # initdb and postgres refuse to run as root: run them as the package's `postgres` user.

@@ -73,6 +73,9 @@ async def test_instructions_too_long_are_refused_and_an_oversized_turn_fails_lou
             await ws.send(json.dumps({"type": "session.update", "session": {"max_output_tokens": 1900}}))
             error = json.loads(await asyncio.wait_for(ws.recv(), 30))["error"]
             assert (error["code"], error["param"]) == ("max_output_tokens_too_large", "session.max_output_tokens")
+            await ws.send(json.dumps({"type": "response.create", "response": {"max_output_tokens": 1900}}))
+            error = json.loads(await asyncio.wait_for(ws.recv(), 30))["error"]
+            assert (error["code"], error["param"]) == ("max_output_tokens_too_large", "response.max_output_tokens")
             card = {"spec": "chara_card_v2", "data": {"name": "Verbose", "description": "Lots of lore. " * 900}}
             await ws.send(json.dumps({"type": "session.update", "session": {"providerData": {"character": card}}}))
             error = json.loads(await asyncio.wait_for(ws.recv(), 30))["error"]
@@ -92,3 +95,29 @@ async def test_instructions_too_long_are_refused_and_an_oversized_turn_fails_lou
             assert json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] == "conversation.item.deleted"
             _, answered = await text_turn(ws, "Hi Nova!")
             assert answered["status"] == "completed" and answered["output"][0]["content"][0]["text"].strip()
+
+
+async def test_a_request_that_fails_before_its_reply_begins_still_gets_a_failed_response(store, fake_url, monkeypatch):
+    from cadence.processors.context_window import ContextWindow
+
+    config = {"router": {"providers": {"fake": {"kind": "openai", "base_url": f"{fake_url}/ok/v1"}}},
+              "pipeline": [{"type": "context"}, {"type": "llm", "model": "fake/m"}]}
+    factory = PipelineFactory(validate(load_config_text(json.dumps(config))), store)
+    real_prepare, broken = ContextWindow.prepare, {"on": True}
+
+    async def prepare(self, context):  # the user's memory cannot be read, once
+        if broken.pop("on", False):
+            raise ConnectionError("the memory store is unreachable")
+        return await real_prepare(self, context)
+
+    monkeypatch.setattr(ContextWindow, "prepare", prepare)
+    async with serving(create_app(factory)) as base:
+        async with websockets.connect(base.replace("http://", "ws://") + "/v1/realtime") as ws:
+            await ws.recv()  # session.created
+            events, failed = await text_turn(ws, "Hello?")
+            assert [e["type"] for e in events if e["type"].startswith("response.")] == ["response.created",
+                                                                                         "response.done"]
+            assert failed["status"] == "failed" and failed["status_details"]["error"]["code"] == "llm_failed"
+            assert "unreachable" in failed["status_details"]["error"]["message"]
+            _, answered = await text_turn(ws, "Hello again?")
+            assert answered["status"] == "completed" and answered["output"], answered

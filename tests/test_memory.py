@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import signal
 import subprocess
-import sys
 import textwrap
 
 import aiohttp
@@ -16,6 +15,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from cadence.config import load_config_text, validate
+from conftest import start_server
 from cadence.pipelines.builder import PipelineFactory
 from cadence.server import create_app
 from servers import closed_port, serving
@@ -157,11 +157,9 @@ async def test_facts_survive_a_sigkill_mid_session(tmp_path):
                       + f"server: {{port: {port}}}\ntransport: {{type: websocket}}\n")
     base = f"http://127.0.0.1:{port}"
 
-    async def start() -> subprocess.Popen:
-        process = subprocess.Popen([sys.executable, "-m", "cadence.cli", str(config)], stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, text=True)
-        line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 180)
-        assert line.startswith("serving on"), line
+    async def start() -> subprocess.Popen:  # on the same port each time; its output drained
+        process, url = await asyncio.to_thread(start_server, config, "--port", str(port))
+        assert url == base, url
         return process
 
     process = await start()

@@ -278,7 +278,7 @@ async def test_inworld_path_and_concurrent_sessions_stay_isolated(url, nova_fact
 
     (a, events_a), (b, events_b) = await asyncio.gather(
         chat("/v1/realtime?model=cadence", "You are Ada.", "Hi Ada, I keep bees."),
-        chat("/api/v1/realtime/session?key=user-b&protocol=realtime", "You are Bob.", "Hi Bob, I fly kites."),
+        chat("/api/v1/realtime/session?key=s-1&user=user-b&protocol=realtime", "You are Bob.", "Hi Bob, I fly kites."),
     )
     assert a.strip() and b.strip()
     # Each session's LLM saw its own persona and its own user's words, never the other's.
@@ -287,7 +287,7 @@ async def test_inworld_path_and_concurrent_sessions_stay_isolated(url, nova_fact
     ada, bob = json.dumps(by_persona["You are Ada."]), json.dumps(by_persona["You are Bob."])
     assert "bees" in ada and "kites" not in ada and "kites" in bob and "bees" not in bob
     assert events_a[0]["session"]["id"] != events_b[0]["session"]["id"]
-    assert {r.get("user") for r in requests} == {"user", "user-b"}  # sticky keys: the default user and the key
+    assert {r.get("user") for r in requests} == {"user", "user-b"}  # sticky keys: the default user and the named one
 
 
 async def test_keys_are_checked_before_the_upgrade(nova_factory, monkeypatch):

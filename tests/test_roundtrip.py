@@ -48,6 +48,17 @@ async def test_a_wav_with_two_questions_gives_two_turns(nova_factory, speak):
         assert_clean_reply(exchange.reply)
 
 
+async def test_a_name_a_pause_and_a_question_are_one_turn(nova_factory, speak):
+    # "Nova," then the pause a comma makes (0.8 s of silence), then the question: smart-turn
+    # alone ends the turn at "Nova"; the words heard so far hold it open.
+    pause = np.zeros(int(16000 * 0.8), dtype=np.int16)
+    audio = np.concatenate([speak("Nova,"), pause, speak("what is the capital of France?")])
+    result = await FileConversation(nova_factory).run_audio(audio)
+    assert len(result.exchanges) == 1, result.exchanges
+    assert word_error_rate("Nova, what is the capital of France?", result.exchanges[0].user) <= 0.3, result.exchanges
+    assert_clean_reply(result.exchanges[0].reply)
+
+
 async def test_typed_turns_each_get_a_reply(nova_factory):
     result = await FileConversation(nova_factory).run_text(["Hello Nova!", "What did I just say to you?"])
     assert [e.user for e in result.exchanges] == ["Hello Nova!", "What did I just say to you?"]

@@ -75,6 +75,8 @@ class BuildContext:
 
 BuildFn = Callable[[Any, BuildContext], Any]
 WarmFn = Callable[[Any, BuildContext], None]
+# (params, the types of the entries before this one) → [(key, what is wrong)]
+CheckFn = Callable[[Any, list[str]], list[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ class ProcessorSpec:
     """One stage type: its YAML name, params model, builder and a one-line summary.
 
     ``warm`` is work the type needs once per process before the first session (load a
-    model, prefill a prompt).
+    model, prefill a prompt). ``check`` reports params that do not fit the entries before
+    this one (validated with the whole file, before anything starts).
     """
 
     name: str
@@ -91,3 +94,4 @@ class ProcessorSpec:
     description: str
     source: str = "built-in"
     warm: WarmFn | None = None
+    check: CheckFn | None = None

@@ -146,3 +146,18 @@ async def test_system_messages_are_not_folded_and_an_unknown_window_still_bounds
     big = conversation(300)
     window(unknown).fit(big, model="remote/m", persona="", max_tokens=20)
     assert len(big.get_messages()) <= 400
+
+
+async def test_a_turn_too_long_for_a_summary_request_is_shortened_not_retried_forever():
+    router = WordRouter(window=100)
+    summary = RollingSummary(router, model=lambda: "memory/m", max_tokens=50)
+    huge = {"role": "user", "content": "start " + "blah " * 3000 + "end"}  # > the summary model's 1000
+    summary.fold([huge, {"role": "assistant", "content": "ok"}])
+    await summary.settled()
+    summary.fold([{"role": "user", "content": "my cat is called Tom"}])
+    await summary.settled()
+    assert summary.failures == 0 and summary.folds >= 2 and not summary.pending
+    sent = [r["messages"][-1]["content"] for r in router.requests]
+    assert all(router.count_tokens("memory/m", r["messages"]) <= 1000 - 50 - 64 for r in router.requests)
+    assert "start" in sent[0] and "end" in sent[0] and "…" in sent[0]
+    assert "Tom" in sent[-1]

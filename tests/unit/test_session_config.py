@@ -131,10 +131,11 @@ def test_turn_detection_null_means_the_client_commits(defaults):
 ])
 def test_values_cadence_cannot_honour_are_refused_with_their_param(defaults, update, param):
     config = SessionConfig.initial(defaults)
+    before = config.wire()
     with pytest.raises(ProtocolError) as info:
         config.merge(update, defaults)
     assert info.value.param == param and info.value.code == "invalid_value"
-    assert config.wire() == SessionConfig.model_validate(config.wire()).wire()  # the session is unchanged
+    assert config.wire() == before  # the session is unchanged
 
 
 def test_beta_keys_normalise_into_the_typed_session(defaults):

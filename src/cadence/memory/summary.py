@@ -109,6 +109,17 @@ class RollingSummary:
                 low = middle
             else:
                 high = middle - 1
+        first = turns[0]
+        if low == 1 and self._router.count_tokens(model, self._messages([first])) > room:
+            # One turn alone is too long for a summary request: its head and tail go in (a
+            # turn that could never fit would block every later summary).
+            text, keep = _text(first), len(_text(first))
+            while keep > 64:
+                keep //= 2
+                short = {**first, "content": f"{text[: keep // 2]} … {text[-keep // 2:]}"}
+                if self._router.count_tokens(model, self._messages([short])) <= room:
+                    return [short]
+            return [{**first, "content": text[:64]}]
         return list(turns[:low])
 
     @staticmethod

@@ -70,6 +70,10 @@ def validate(loaded: LoadedConfig, registry: Registry) -> ValidatedConfig:
             stage, stage_problems = _validate_entry(index, entry, loaded, registry)
             problems += stage_problems
             if stage:
+                if stage.spec.check is not None:
+                    before = [s.spec.name for s in stages]
+                    problems += [f"{loaded.locate(('pipeline', index, key))}: {format_key_path(('pipeline', index, key))}:"
+                                 f" {message}" for key, message in stage.spec.check(stage.params, before)]
                 stages.append(stage)
         if not pipeline:
             problems.append(f"{loaded.locate(('pipeline',))}: pipeline: expected at least one processor entry")

@@ -23,7 +23,10 @@ class ContextParams(Spec):
     transcript_wait_secs: float = Field(
         0.1, ge=0, description="After the turn ends, how long to wait for more transcript before replying."
     )
-    user_turn_stop_timeout: float = Field(5.0, gt=0, description="End a user turn nothing else ended after this.")
+    user_turn_stop_timeout: float = Field(
+        30.0, gt=0, description="End a user turn nothing else ended after this (a safety net: the turn stage ends"
+        " turns; a short value would end one in a mid-sentence pause)."
+    )
     fold_to: float = Field(
         0.4, ge=0.2, le=0.9, description="When a request would overflow the model's window, the oldest turns leave"
         " the context until it fills this share of the room; they are folded into the rolling summary."

@@ -207,7 +207,8 @@ class FileConversation:
         config = self.factory.config
         greeting = config.config.session.greeting or (Character(config.character).greeting()
                                                       if config.character else None)
-        if not greeting:
+        window = session.roles.context_window
+        if not greeting or (window is not None and window.restored):  # a resumed conversation is not greeted anew
             return
         if session.roles.tts is not None:
             state.begin(None)

@@ -14,6 +14,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from cadence.transports.realtime.protocol import ProtocolError
+
 
 class MessageOutput:
     """One assistant message item of a response: text, or audio with its transcript."""
@@ -105,6 +107,20 @@ class ResponseOptions:
 
     modalities: list[str]
     overrides: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def requested(cls, options: dict[str, Any], session_modalities: list[str]) -> ResponseOptions:
+        """A ``response.create``'s ``response`` object (already type-checked by the protocol
+        parser); ProtocolError for what Cadence cannot do yet."""
+        if options.get("conversation") == "none" or options.get("input"):
+            raise ProtocolError("unsupported", "out-of-band responses (conversation: none, input) are not supported"
+                                " yet; the response always uses the conversation", param="response.conversation")
+        overrides: dict[str, Any] = {}
+        if options.get("instructions"):
+            overrides["system_instruction"] = options["instructions"]
+        if isinstance(options.get("max_output_tokens"), int):
+            overrides["max_tokens"] = options["max_output_tokens"]
+        return cls(options.get("output_modalities") or list(session_modalities), overrides)
 
 
 class Response:

@@ -50,7 +50,8 @@ def realtime_routes(factory: PipelineFactory, authorized, sessions: set[Realtime
 
     @api.websocket("/api/v1/realtime/session")
     async def inworld_path(websocket: WebSocket) -> None:
-        key = websocket.query_params.get("key")
-        await serve(websocket, websocket.query_params.get("model"), key)
+        # ``key`` is Inworld's session id, not a user: memory follows ``user``, as on OpenAI's path
+        # (a key per session would file every session under a user of its own).
+        await serve(websocket, websocket.query_params.get("model"), websocket.query_params.get("user"))
 
     return api

@@ -86,10 +86,12 @@ class RealtimeSession:
         await self._apply()
         self.emit({"type": "session.created", "session": self.settings.wire(self.config)})
         self.emit({"type": "conversation.created", "conversation": {"id": new_id("conv"), "object": "realtime.conversation"}})
+        restored: list[dict[str, Any]] = []
         if (window := self.pipeline.roles.context_window) is not None:  # a resumed session's turns come first
-            for event in self.conversation.adopt(window.take_restored(), lambda: new_id("item")):
+            restored = window.take_restored()
+            for event in self.conversation.adopt(restored, lambda: new_id("item")):
                 self.emit(event)
-        if self.defaults.greeting:
+        if self.defaults.greeting and not restored:  # a resumed conversation goes on; it is not greeted anew
             await self._greet(self.defaults.greeting)
 
     async def close(self) -> None:
@@ -233,17 +235,12 @@ class RealtimeSession:
             raise ProtocolError("conversation_already_has_active_response",
                                 f"response {self.responses.current.id} is still in progress; cancel it first")
         options = data.get("response") or {}
-        if options.get("conversation") == "none" or options.get("input"):
-            raise ProtocolError("unsupported", "out-of-band responses (conversation: none, input) are not supported"
-                                " yet; the response always uses the conversation", param="response.conversation")
-        overrides = {}
-        if options.get("instructions"):
-            self.settings.check_room(self.config, instructions=options["instructions"],
-                                     max_tokens=options.get("max_output_tokens"), where="response")
-            overrides["system_instruction"] = options["instructions"]
-        if isinstance(options.get("max_output_tokens"), int):
-            overrides["max_tokens"] = options["max_output_tokens"]
-        chosen = ResponseOptions(options.get("output_modalities") or list(self.config.output_modalities), overrides)
+        chosen = ResponseOptions.requested(options, self.config.output_modalities)
+        overrides = chosen.overrides
+        if "system_instruction" in overrides or "max_tokens" in overrides:
+            self.settings.check_room(self.config, instructions=overrides.get("system_instruction",
+                                                                             self.config.instructions),
+                                     max_tokens=overrides.get("max_tokens"), where="response")
         self.responses.request(chosen)
         await self.settings.override(overrides, text_only=chosen.modalities == ["text"])
         self.gate.allow_one()
@@ -327,6 +324,12 @@ class RealtimeSession:
         response = self.responses.current if role == "llm" else self.responses.speaking
         event = {"type": "server_error", "code": code, "message": f"the {role} stage failed: {message}"}
         self.emit({"type": "error", "error": {**event, "param": None, "event_id": None}})
+        if role == "llm" and not self.responses.active:
+            # The request failed before its reply began (e.g. the user's memory could not be
+            # read): the turn still gets a response, and it says how the turn ended.
+            self._idle.cancel()
+            response = self.responses.start(new_id("resp"))
+            self.emit({"type": "response.created", "response": response.resource()})
         if role != "stt" and response is not None and not response.done:
             self._finish_response(response, "failed", error=event)
 

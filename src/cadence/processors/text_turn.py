@@ -1,0 +1,71 @@
+"""A text end-of-utterance score: how likely the words heard so far are a finished message.
+
+The score is the in-process small LM's probability that the user's message ends right
+after the transcript (P(next token = the chat template's end-of-message token)), the
+method LiveKit's turn detector uses with a small LM of its own. A finished sentence
+("What is the capital of France?") scores 0.1–0.99; a fragment ("Nova, tell me about")
+scores ~0. Measured on Qwen2.5-0.5B (../shared/MODELS.md): ~90 ms for a short transcript
+with the template's prefix cached.
+
+The scorer has its own llama.cpp context on the same (mmap-shared) weights as the chat
+model, so scoring never evicts a reply's KV cache, and it reads only the last token's
+logits (``logits_all`` would allocate n_ctx × vocab floats).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+# ChatML, as the packaged Qwen models use it. The user's text follows the prefix.
+PREFIX = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+END_OF_MESSAGE = "<|im_end|>"
+
+
+class TextTurnScorer:
+    """P(end of message | transcript) from a small chat LM, one call at a time per process."""
+
+    def __init__(self, model_path: Path, *, n_ctx: int = 256, n_threads: int = 1):
+        from llama_cpp import Llama
+
+        self._llm = Llama(str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
+                          logits_all=False, verbose=False)
+        self._prefix = self._llm.tokenize(PREFIX.encode(), add_bos=False, special=True)
+        end = self._llm.tokenize(END_OF_MESSAGE.encode(), add_bos=False, special=True)
+        if len(end) != 1:
+            raise ValueError(f"{model_path.name}: {END_OF_MESSAGE} is not one token; the text turn score needs a"
+                             " ChatML model (e.g. qwen2.5-coder-0.5b-instruct)")
+        self._end = end[0]
+        self._room = n_ctx - len(self._prefix) - 1
+        self._lock = threading.Lock()
+        with self._lock:
+            self._llm.eval(self._prefix)
+
+    def score(self, text: str) -> float:
+        """The probability that the user's message is complete after ``text`` (0 for no text)."""
+        text = " ".join(text.split())
+        if not text:
+            return 0.0
+        import llama_cpp
+        import numpy as np
+
+        with self._lock:
+            tokens = self._llm.tokenize(text.encode(), add_bos=False, special=False)[-self._room:]
+            self._llm.n_tokens = len(self._prefix)  # keep the cached prefix, replace what followed it
+            self._llm.eval(tokens)
+            logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._llm.ctx, -1),
+                                           shape=(self._llm.n_vocab(),))
+            top = float(logits.max())
+            return float(math.exp(float(logits[self._end]) - top) / np.exp(logits - top).sum())
+
+    async def ascore(self, text: str) -> float:
+        """``score`` off the event loop."""
+        return await asyncio.to_thread(self.score, text)
+
+
+def shared_scorer(store: Any, model_path: Path) -> TextTurnScorer:
+    """The process's scorer for ``model_path`` (loaded once, shared by every session)."""
+    return store.get(("text-turn", str(model_path)), lambda: TextTurnScorer(model_path))
