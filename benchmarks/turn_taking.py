@@ -10,7 +10,8 @@ chunks, into a fresh session with server-side turn detection. Items: plain sente
 sentences with a mid-sentence pause (0.6–1.5 s, or ``--pause``), a name and a comma
 ("Nova, …"), and two sentences in a row. Per item:
 
-- cut-off: a response was created before the item's last speech sample was sent;
+- cut-off: the server ended the user's turn (``input_audio_buffer.committed``) or created a
+  response before the item's last speech sample was sent;
 - lost words: words of the script that no user transcript of the session holds (the
   deletions of a word alignment, so a misheard word is not counted as lost);
 - latency: last speech sample sent → first reply audio delta, for items not cut off.
@@ -119,6 +120,7 @@ async def run_item(url: str, headers: dict, voice_name: str | None, kind: str, p
         t0 = time.monotonic()
         first_audio: float | None = None
         created: list[float] = []
+        committed: list[float] = []
         done = asyncio.Event()
 
         async def receive() -> None:
@@ -129,6 +131,8 @@ async def run_item(url: str, headers: dict, voice_name: str | None, kind: str, p
                 now = time.monotonic() - t0
                 if kind_ == "response.created":
                     created.append(now)
+                elif kind_ == "input_audio_buffer.committed":
+                    committed.append(now)
                 elif kind_ in ("response.output_audio.delta", "response.audio.delta") and first_audio is None:
                     first_audio = now
                 elif kind_ == "conversation.item.input_audio_transcription.completed":
@@ -153,7 +157,7 @@ async def run_item(url: str, headers: dict, voice_name: str | None, kind: str, p
         await asyncio.sleep(0.5)  # a late transcript
         receiver.cancel()
     outcome.responses = len(created)
-    outcome.cut_off = any(t < speech_end for t in created)
+    outcome.cut_off = any(t < speech_end for t in (*created, *committed))
     outcome.lost = deletions(words(outcome.script), words(" ".join(outcome.transcripts)))
     if not outcome.cut_off and first_audio is not None:
         outcome.latency_ms = (first_audio - speech_end) * 1000

@@ -34,8 +34,17 @@ def error_of(path: Path) -> str:
 
 def test_nova_is_valid():
     config = load_and_validate(str(NOVA))
-    assert [s.spec.name for s in config.stages] == ["vad", "turn", "stt", "context", "llm", "tts"]
+    assert [s.spec.name for s in config.stages] == ["vad", "stt", "turn", "context", "llm", "tts"]
     assert config.config.server.host == "127.0.0.1"
+
+
+def test_a_text_scored_turn_needs_stt_before_it():
+    from cadence.config import load_config_text, validate
+
+    text = "pipeline:\n  - {type: vad}\n  - {type: turn, text_model: qwen2.5-coder-0.5b-instruct}\n  - {type: stt}\n"
+    with pytest.raises(ConfigError) as info:
+        validate(load_config_text(text))
+    assert "pipeline[1].text_model" in str(info.value) and "after an `stt` entry" in str(info.value)
 
 
 def test_misspelled_key_names_file_line_and_suggestion(tmp_path):
@@ -65,7 +74,7 @@ def test_wrong_type_says_what_was_expected(tmp_path):
 
     path, line = nova_with(tmp_path, "threshold: 0.5", "threshold: 1.5")
     message = error_of(path)
-    assert f"{path}:{line}:" in message and "pipeline[1].threshold" in message and "less than or equal to 1" in message
+    assert f"{path}:{line}:" in message and "pipeline[2].threshold" in message and "less than or equal to 1" in message
 
 
 def test_unknown_processor_type_lists_types_and_suggests(tmp_path):

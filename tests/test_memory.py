@@ -93,7 +93,7 @@ async def test_a_users_facts_outlive_the_session_and_can_be_forgotten(store_url,
             created = await collect(conn, until="session.created")
             assert memory_state(created) | {"summaries": 0} == {
                 "user": "ana", "persistent": True, "resumed": False, "facts": 3, "pinned_facts": 3,
-                "summary_chars": 0, "summaries": 0}
+                "summary_chars": 0, "summaries": 0, "store_errors": 0}
             assert not of(created, "conversation.item.added")  # nothing resumed: a fresh conversation
             answer = reply(await text_turn(conn, "What is my dog's name?"))
         system = requests[-1]["messages"][0]["content"]

@@ -153,7 +153,7 @@ async def test_session_update_applies_and_echoes(url, nova_factory, monkeypatch)
         state = extra["memory"].pop("state")
         assert extra["memory"] == {"auto_summarize": True} and extra["unsupported"] == []
         assert state == {"user": None, "persistent": False, "resumed": False, "facts": 0, "pinned_facts": 0,
-                         "summary_chars": 0, "summaries": 0}
+                         "summary_chars": 0, "summaries": 0, "store_errors": 0}
         await conn.send({"type": "session.update", "session": {"providerData": {"stt": {"inactivityTimeoutSeconds": 9}}}})
         again = (await collect(conn, until="session.updated"))[-1].session.model_extra["providerData"]
         assert again["stt"] == {"vadThreshold": 0.6, "inactivityTimeoutSeconds": 9}  # merged, not replaced

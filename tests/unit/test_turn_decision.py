@@ -48,6 +48,7 @@ def test_the_wait_grows_as_the_score_falls():
     assert wait_after_stop(0.0, 0.5, 3.0) == 3.0
     assert wait_after_stop(0.25, 0.5, 3.0) == pytest.approx(1.5)
     assert wait_after_stop(0.1, 0.0, 3.0) == 0.0
+    assert wait_after_stop(0.99, 1.0, 3.0) == 3.0  # a threshold of 1: never confident
 
 
 class ScriptedAnalyzer:

@@ -69,8 +69,13 @@ class UserMemory:
         self.known: list[Fact] = []  # the user's facts (bounded like the store's)
         self.pinned: list[str] = []  # the facts in the prompt's stable block
         self.saves = 0
+        self.store_errors = 0  # failed store calls this session (reported in the state, never silent)
         self._next_local_id = 1
         self._background: set[asyncio.Task] = set()
+
+    @property
+    def _store_errors(self) -> tuple[type[BaseException], ...]:
+        return self.store.errors if self.store is not None else (StoreError, OSError)
 
     @property
     def persistent(self) -> bool:
@@ -91,7 +96,8 @@ class UserMemory:
         try:
             self.known = await self.store.facts(self.user)
             state = await self.store.load_state(self.user)
-        except (StoreError, OSError) as exc:
+        except self._store_errors as exc:
+            self.store_errors += 1
             logger.error(f"memory: could not load a user's memory: {exc}")
             self.pin()
             return []
@@ -131,7 +137,8 @@ class UserMemory:
         if self.persistent:
             try:
                 found = await self.store.search_facts(self.user, query, limit + len(pinned))
-            except (StoreError, OSError) as exc:
+            except self._store_errors as exc:
+                self.store_errors += 1
                 logger.warning(f"memory: fact search failed: {type(exc).__name__}")
                 return []
             return [f.text for f in found if f.text not in pinned][:limit]
@@ -159,7 +166,8 @@ class UserMemory:
         try:
             await self.store.save_state(self.user, MemoryState(summary=self.summary.text, recent=turns))
             self.saves += 1
-        except (StoreError, OSError) as exc:
+        except self._store_errors as exc:
+            self.store_errors += 1
             logger.error(f"memory: could not save a user's memory: {exc}")
 
     async def _extract_with_model(self, text: str) -> None:
@@ -173,7 +181,8 @@ class UserMemory:
         if self.persistent:
             try:
                 fact = await self.store.add_fact(self.user, extracted.text, extracted.slot)
-            except (StoreError, OSError) as exc:
+            except self._store_errors as exc:
+                self.store_errors += 1
                 logger.error(f"memory: could not store a fact: {exc}")
                 return
         else:
@@ -195,7 +204,8 @@ class UserMemory:
         """What ``session.updated`` reports."""
         return {"user": self.user, "persistent": self.persistent, "resumed": self.resumed,
                 "facts": len(self.known), "pinned_facts": len(self.pinned),
-                "summary_chars": len(self.summary.text), "summaries": self.summary.folds}
+                "summary_chars": len(self.summary.text), "summaries": self.summary.folds,
+                "store_errors": self.store_errors}
 
     def close(self) -> None:
         for task in list(self._background):

@@ -56,7 +56,10 @@ def fused_score(p_audio: float, p_text: float | None, text_weight: float) -> flo
 
 def wait_after_stop(score: float, threshold: float, stop_secs: float) -> float:
     """Silence to wait for after the VAD stop before ending the turn: none when the score
-    clears the threshold, growing to ``stop_secs`` as it falls to 0."""
+    clears the threshold, growing to ``stop_secs`` as it falls to 0. A threshold of 1 means
+    "never confident" (Realtime's ``endOfTurnConfidenceThreshold: 1``): always the longest wait."""
+    if threshold >= 1:
+        return stop_secs
     if score >= threshold or threshold <= 0:
         return 0.0
     return stop_secs * (1 - score / threshold)

@@ -64,6 +64,9 @@ class Store(ABC):
     """The persistence layer: memory today (usage and voices next). Nothing else opens a database."""
 
     url: str
+    # What a failing call may raise: the store's own error, the OS's, and its driver's
+    # (a subclass adds them), so callers can degrade without catching everything.
+    errors: tuple[type[BaseException], ...] = (StoreError, OSError)
 
     @abstractmethod
     async def open(self) -> None:

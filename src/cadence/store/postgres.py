@@ -30,6 +30,7 @@ class PostgresStore(Store):
         except ImportError as exc:
             raise StoreError("memory.store is a PostgreSQL URL but asyncpg is not installed:"
                              " pip install 'cadence[postgres]'") from exc
+        self.errors = (StoreError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
         try:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)

@@ -22,6 +22,8 @@ from cadence.store.migrations import SQLITE
 class SQLiteStore(Store):
     """Facts and memory state in a SQLite file (``sqlite:///path``), full-text search by FTS5/BM25."""
 
+    errors = (StoreError, OSError, sqlite3.Error)
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
