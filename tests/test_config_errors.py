@@ -45,6 +45,10 @@ def test_a_text_scored_turn_needs_stt_before_it():
     with pytest.raises(ConfigError) as info:
         validate(load_config_text(text))
     assert "pipeline[1].text_model" in str(info.value) and "after an `stt` entry" in str(info.value)
+    text = "pipeline:\n  - {type: vad}\n  - {type: stt}\n  - {type: turn, text_model: qwen-typo}\n"
+    with pytest.raises(ConfigError) as info:
+        validate(load_config_text(text))
+    assert "pipeline[2].text_model" in str(info.value) and "'qwen-typo' is neither a packaged model" in str(info.value)
 
 
 def test_misspelled_key_names_file_line_and_suggestion(tmp_path):

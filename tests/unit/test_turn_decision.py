@@ -144,6 +144,17 @@ async def test_a_failing_scorer_leaves_the_decision_to_the_audio():
     assert strategy.last_verdict.p_text is None
 
 
+async def test_a_segment_without_a_transcript_is_decided_on_audio_after_the_stt_wait():
+    # Whisper heard nothing (or failed): the turn must still end, on the audio alone.
+    strategy = FusedTurnStopStrategy(analyzer=ScriptedAnalyzer(0.9), scorer=ScriptedScorer(set()))
+    audio = InputAudioRawFrame(bytes(640), sample_rate=16000, num_channels=1)
+    frames = [VADUserStartedSpeakingFrame(start_secs=0.2), audio, SleepFrame(0.05),
+              VADUserStoppedSpeakingFrame(stop_secs=0.2), SleepFrame(1.0)]
+    down, _ = await run_test(turn_processor(strategy), frames_to_send=frames)
+    assert turn_frames(down) == ["UserStartedSpeakingFrame", "UserStoppedSpeakingFrame"]
+    assert strategy.last_verdict.p_text is None and strategy.last_verdict.score == 0.9
+
+
 async def test_configure_moves_the_threshold_and_the_longest_wait():
     analyzer = ScriptedAnalyzer(0.9)
     strategy = FusedTurnStopStrategy(analyzer=analyzer)

@@ -66,6 +66,9 @@ class TextTurnScorer:
         return await asyncio.to_thread(self.score, text)
 
 
-def shared_scorer(store: Any, model_path: Path) -> TextTurnScorer:
-    """The process's scorer for ``model_path`` (loaded once, shared by every session)."""
-    return store.get(("text-turn", str(model_path)), lambda: TextTurnScorer(model_path))
+def shared_scorer(store: Any, model: str) -> TextTurnScorer:
+    """The process's scorer for ``model`` (a packaged name or a path; resolved and loaded once,
+    shared by every session)."""
+    from cadence.models import resolve_model
+
+    return store.get(("text-turn", model), lambda: TextTurnScorer(resolve_model(model, what="turn.text_model")))

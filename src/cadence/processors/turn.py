@@ -68,10 +68,9 @@ def build(params: TurnParams, context: BuildContext) -> Stage:
 
 
 def _scorer(params: TurnParams, context: BuildContext):
-    from cadence.models import resolve_model
     from cadence.processors.text_turn import shared_scorer
 
-    return shared_scorer(context.store, resolve_model(params.text_model, what="turn.text_model"))
+    return shared_scorer(context.store, params.text_model)
 
 
 def warm(params: TurnParams, context: BuildContext) -> None:
@@ -81,10 +80,20 @@ def warm(params: TurnParams, context: BuildContext) -> None:
 
 
 def check(params: TurnParams, before: list[str]) -> list[tuple[str, str]]:
-    if params.text_model is not None and "stt" not in before:
-        return [("text_model", "scores the transcript, so the `turn` entry must come after an `stt` entry"
-                               " (vad → stt → turn → context)")]
-    return []
+    from pathlib import Path
+
+    from cadence.models import PACKAGED_MODELS, SPLIT_MODELS
+
+    if params.text_model is None:
+        return []
+    problems = []
+    if params.text_model not in {*PACKAGED_MODELS, *SPLIT_MODELS} and not Path(params.text_model).expanduser().exists():
+        problems.append(("text_model", f"{params.text_model!r} is neither a packaged model"
+                                       f" ({', '.join(sorted(SPLIT_MODELS))}, ...) nor an existing .gguf path"))
+    if "stt" not in before:
+        problems.append(("text_model", "scores the transcript, so the `turn` entry must come after an `stt` entry"
+                                       " (vad → stt → turn → context)"))
+    return problems
 
 
 SPEC = ProcessorSpec("turn", TurnParams, build, "End of turn from smart-turn v3 and (optionally) the words heard.",
