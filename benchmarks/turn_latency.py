@@ -61,7 +61,7 @@ def hand_wired_factory(yaml_factory, seed: int):
     from pipecat.services.whisper.stt import WhisperSTTService
     from pipecat.transcriptions.language import Language
     from pipecat.turns.user_start import ExternalUserTurnStartStrategy, VADUserTurnStartStrategy
-    from pipecat.turns.user_stop import ExternalUserTurnStopStrategy, TurnAnalyzerUserTurnStopStrategy
+    from pipecat.turns.user_stop import ExternalUserTurnStopStrategy
     from pipecat.turns.user_turn_processor import UserTurnProcessor
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
@@ -70,10 +70,13 @@ def hand_wired_factory(yaml_factory, seed: int):
     from cadence.processors.silero_shared import SharedSileroVADAnalyzer
     from cadence.processors.smart_turn import SmartTurnAnalyzer
     from cadence.processors.tts_piper import SharedPiperTTSService
+    from cadence.processors.text_turn import shared_scorer
+    from cadence.processors.turn_decision import FusedTurnStopStrategy
     from cadence.processors.whisper_stt import SharedWhisperSTTService
 
     store, router = yaml_factory.store, yaml_factory.router
     instructions = yaml_factory.config.config.session.instructions
+    text_model = yaml_factory.config.params_of("turn").text_model
 
     def build_stages(context) -> list[Stage]:
         pair = LLMContextAggregatorPair(
@@ -87,20 +90,20 @@ def hand_wired_factory(yaml_factory, seed: int):
         # The file transport follows the context aggregators' events.
         context.roles.user_aggregator, context.roles.assistant_aggregator = pair.user(), pair.assistant()
         analyzer = SmartTurnAnalyzer(
-            session=store.smart_turn_session("smart-turn-v3"), threshold=0.5, params=SmartTurnParams()
+            session=store.smart_turn_session("smart-turn-v3"), threshold=1.0, params=SmartTurnParams()
         )
+        vad = SharedSileroVADAnalyzer(session=store.silero_session(), params=VADParams(stop_secs=0.2))
         return [
-            Stage(VADProcessor(vad_analyzer=SharedSileroVADAnalyzer(session=store.silero_session(),
-                                                                    params=VADParams(stop_secs=0.2)))),
-            Stage(UserTurnProcessor(user_turn_strategies=UserTurnStrategies(
-                start=[VADUserTurnStartStrategy()],
-                stop=[TurnAnalyzerUserTurnStopStrategy(turn_analyzer=analyzer, wait_for_transcript=False)],
-            ))),
+            Stage(VADProcessor(vad_analyzer=vad)),
             Stage(SharedWhisperSTTService(
                 whisper_model=store.whisper("whisper-tiny.en"), beam_size=1, device="cpu", compute_type="int8",
                 settings=WhisperSTTService.Settings(model="whisper-tiny.en", language=Language.EN),
-                ttfs_p99_latency=0.8,
+                ttfs_p99_latency=0.8, vad_analyzer=vad,
             )),
+            Stage(UserTurnProcessor(user_turn_strategies=UserTurnStrategies(
+                start=[VADUserTurnStartStrategy()],
+                stop=[FusedTurnStopStrategy(analyzer=analyzer, scorer=shared_scorer(store, text_model))],
+            ))),
             Stage(pair.user(), tail=[pair.assistant()]),
             Stage(RouterLLMService(router=router, user="user", settings=OpenAILLMService.Settings(
                 model=yaml_factory.config.params_of("llm").model, system_instruction=instructions, temperature=0.7,

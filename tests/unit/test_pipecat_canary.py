@@ -18,8 +18,10 @@ from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.services.piper.tts import PiperTTSService  # the test extra includes piper (GPL): tests only
+from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.services.tts_service import TTSService
 from pipecat.services.whisper.stt import WhisperSTTService
+from pipecat.utils.text.simple_text_aggregator import SimpleTextAggregator
 from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnStartStrategy
 
 ASSIGN = re.compile(r"self\.(\w+)\s*(?::[^=\n]*)?=(?!=)")
@@ -50,6 +52,16 @@ PRIVATE_MEMBERS = [
      "hands in the process's shared Whisper model instead of loading one per session"),
     (WhisperSTTService, "_model", "SharedWhisperSTTService._load", "where run_stt finds the model"),
     (WhisperSTTService, "_unsupported_language", "SharedWhisperSTTService._load", "keeps pipecat's language check"),
+    (SegmentedSTTService, "_handle_user_stopped_speaking", "SharedWhisperSTTService", "an early transcript"
+     " is used by trimming the quiet tail off the segment just before pipecat queues it"),
+    (SegmentedSTTService, "_audio_buffer", "SharedWhisperSTTService", "the segment heard so far (early start)"),
+    (SegmentedSTTService, "_user_speaking", "SharedWhisperSTTService", "only a segment in progress starts early"),
+    (SegmentedSTTService, "_trailing_silence", "SharedWhisperSTTService", "the early audio must equal the final"),
+    (SimpleTextAggregator, "_check_sentence_with_lookahead", "cadence.processors.clause_aggregator."
+     "FirstClauseAggregator", "the per-character hook where a clause boundary can end the first piece"),
+    (SimpleTextAggregator, "_text", "FirstClauseAggregator", "the text buffered so far"),
+    (TTSService, "_text_aggregator", "cadence.processors.tts_piper.SharedPiperTTSService",
+     "TTSService takes no aggregator parameter: the first-clause one replaces it after __init__"),
     (TTSService, "_update_settings", "cadence.processors.tts_piper.SharedPiperTTSService",
      "applies Piper's speed from a TTSUpdateSettingsFrame"),
 ]

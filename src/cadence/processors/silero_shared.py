@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
-from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams
+from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
 
 
 class SharedSileroVADAnalyzer(SileroVADAnalyzer):
@@ -27,3 +27,10 @@ class SharedSileroVADAnalyzer(SileroVADAnalyzer):
         self._model = model
         self._windows_since_reset = 0
         self._low_confidence_windows = 0
+        self.state = VADState.QUIET
+
+    async def analyze_audio(self, buffer: bytes) -> VADState:
+        """pipecat's analysis, keeping the state it returns: the STT stage reads the moment
+        speech turns to silence (``STOPPING``) to start transcribing before the VAD stop."""
+        self.state = await super().analyze_audio(buffer)
+        return self.state

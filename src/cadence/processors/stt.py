@@ -20,6 +20,9 @@ class STTParams(Spec):
     no_speech_prob: float = Field(0.4, ge=0, le=1, description="Drop segments Whisper thinks are not speech.")
     prompt: str | None = Field(None, description="Text that steers spelling and style (Whisper's initial prompt).")
     beam_size: int = Field(1, ge=1, le=10, description="Beam width; 1 (greedy) is fastest.")
+    window_secs: float = Field(
+        15.0, ge=0, le=30, description="Encoder window for utterances shorter than it (Whisper's is 30 s; 15 s "
+        "is ~4x faster with the same transcripts on our test set, shorter repeats short words; 0 = 30 s).")
     p99_latency_secs: float = Field(
         0.8, gt=0, description="Slowest expected transcription after speech ends (pipecat's ttfs_p99_latency)."
     )
@@ -41,6 +44,8 @@ def build(params: STTParams, context: BuildContext) -> Stage:
     service = SharedWhisperSTTService(
         whisper_model=context.store.whisper(params.model, compute_type=params.compute_type),
         beam_size=params.beam_size,
+        window_secs=params.window_secs,
+        vad_analyzer=context.roles.vad_analyzer,
         device="cpu",
         compute_type=params.compute_type,
         settings=settings,

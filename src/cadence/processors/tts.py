@@ -19,6 +19,9 @@ class TTSParams(Spec):
     noise_scale: float | None = Field(None, ge=0, le=2, description="Piper expressiveness; null = the voice's own.")
     noise_w_scale: float | None = Field(None, ge=0, le=2, description="Piper phoneme-length variation.")
     volume: float = Field(1.0, gt=0, le=4, description="Output gain.")
+    first_clause_words: int = Field(
+        3, ge=0, description="Speak a reply's first clause alone (at a comma, colon, dash) once it has this many "
+        "words, so the voice starts before the first sentence is written; 0 = whole sentences only.")
 
 
 def build(params: TTSParams, context: BuildContext) -> Stage:
@@ -27,7 +30,8 @@ def build(params: TTSParams, context: BuildContext) -> Stage:
 
     service = SharedPiperTTSService(voice=context.store.piper_voice(params.voice), voice_name=params.voice,
                                     speed=params.speed, noise_scale=params.noise_scale,
-                                    noise_w_scale=params.noise_w_scale, volume=params.volume)
+                                    noise_w_scale=params.noise_w_scale, volume=params.volume,
+                                    first_clause_words=params.first_clause_words)
     context.roles.tts = service
     return Stage(service)
 

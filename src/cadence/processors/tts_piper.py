@@ -14,6 +14,8 @@ from pipecat.services.piper.tts import PiperTTSService, PiperTTSSettings
 from pipecat.services.tts_service import TTSService
 from pipecat.utils.types import NOT_GIVEN, NotGiven
 
+from cadence.processors.clause_aggregator import FirstClauseAggregator
+
 
 class _ProsodyVoice:
     """A PiperVoice whose ``synthesize`` applies a fixed SynthesisConfig.
@@ -48,7 +50,8 @@ class SharedPiperTTSService(PiperTTSService):
     Settings = ProsodyPiperSettings
 
     def __init__(self, *, voice: PiperVoice, voice_name: str, speed: float = 1.0, noise_scale: float | None = None,
-                 noise_w_scale: float | None = None, volume: float = 1.0, **kwargs: Any):
+                 noise_w_scale: float | None = None, volume: float = 1.0, first_clause_words: int = 3,
+                 **kwargs: Any):
         # Skip PiperTTSService.__init__: it loads (or downloads) a voice per service.
         # (Listed in tests/unit/test_pipecat_canary.py.)
         TTSService.__init__(
@@ -61,6 +64,10 @@ class SharedPiperTTSService(PiperTTSService):
         syn_config = SynthesisConfig(length_scale=1.0 / speed, noise_scale=noise_scale,
                                      noise_w_scale=noise_w_scale, volume=volume)
         self._voice = _ProsodyVoice(voice, syn_config)
+        # TTSService has no parameter for its aggregator: replace the one it made (same settings).
+        self._text_aggregator = FirstClauseAggregator(min_words=first_clause_words,
+                                                      aggregation_type=self._text_aggregator.aggregation_type,
+                                                      language=self._text_aggregator.language)
 
     @property
     def speed(self) -> float:
