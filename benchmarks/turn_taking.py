@@ -85,6 +85,7 @@ class Outcome:
     latency_ms: float | None = None
     transcripts: list[str] = field(default_factory=list)
     responses: int = 0
+    stages: list[dict] = field(default_factory=list)  # the server's cadence.turn.latency events
 
 
 def synthesize(parts: list[str], gap: float, voice) -> tuple[np.ndarray, float]:
@@ -139,6 +140,8 @@ async def run_item(url: str, headers: dict, voice_name: str | None, kind: str, p
                     outcome.transcripts.append(event.get("transcript", ""))
                 elif kind_ == "response.done" and now > speech_end:
                     done.set()
+                elif kind_ == "cadence.turn.latency":
+                    outcome.stages.append(event.get("latency_ms", {}))
                 elif kind_ == "error":
                     print(f"  error: {event.get('error')}", file=sys.stderr)
 
@@ -209,6 +212,14 @@ async def main(args: argparse.Namespace) -> None:
         p90 = latencies[min(len(latencies) - 1, int(0.9 * len(latencies)))]
         print(f"end of speech → first audio: p50 {statistics.median(latencies):.0f} ms, p90 {p90:.0f} ms"
               f" ({len(latencies)} items)")
+    stages: dict[str, list[float]] = {}
+    for outcome in outcomes:
+        for report in outcome.stages:
+            for name, value in report.items():
+                stages.setdefault(name, []).append(value)
+    if stages:
+        print("server-side stages (cadence.turn.latency), p50: "
+              + ", ".join(f"{name} {statistics.median(values):.0f} ms" for name, values in stages.items()))
     print(f"false cut-offs {sum(o.cut_off for o in outcomes)}/{len(outcomes)}, lost words"
           f" {sum(o.lost for o in outcomes)}/{sum(len(words(o.script)) for o in outcomes)}")
 

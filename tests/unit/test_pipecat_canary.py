@@ -23,6 +23,7 @@ from pipecat.services.tts_service import TTSService
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.utils.text.simple_text_aggregator import SimpleTextAggregator
 from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnStartStrategy
+from pipecat.turns.user_stop import EagerUserTurnStopStrategy, ExternalUserTurnStopStrategy
 
 ASSIGN = re.compile(r"self\.(\w+)\s*(?::[^=\n]*)?=(?!=)")
 
@@ -62,6 +63,16 @@ PRIVATE_MEMBERS = [
     (SimpleTextAggregator, "_text", "FirstClauseAggregator", "the text buffered so far"),
     (TTSService, "_text_aggregator", "cadence.processors.tts_piper.SharedPiperTTSService",
      "TTSService takes no aggregator parameter: the first-clause one replaces it after __init__"),
+    (EagerUserTurnStopStrategy, "_speculate", "cadence.processors.speculation.AggregatedTextSpeculation",
+     "speculates on the text the aggregator will write (its own glues raw transcripts)"),
+    (EagerUserTurnStopStrategy, "_speculation", "AggregatedTextSpeculation._speculate", "the speculation in flight"),
+    (EagerUserTurnStopStrategy, "_speculation_timeout_task", "AggregatedTextSpeculation._speculate",
+     "the clock that withdraws an unresolved speculation"),
+    (EagerUserTurnStopStrategy, "_speculation_timeout_handler", "AggregatedTextSpeculation._speculate",
+     "the clock that withdraws an unresolved speculation"),
+    (ExternalUserTurnStopStrategy, "_handle_transcription", "AggregatedTextSpeculation",
+     "where each committed transcript of the turn is seen"),
+    (ExternalUserTurnStopStrategy, "_reset", "AggregatedTextSpeculation", "per-turn state is cleared"),
     (TTSService, "_update_settings", "cadence.processors.tts_piper.SharedPiperTTSService",
      "applies Piper's speed from a TTSUpdateSettingsFrame"),
 ]

@@ -45,16 +45,19 @@ def build(params: ContextParams, context: BuildContext) -> Stage:
         LLMUserAggregatorParams,
     )
     from pipecat.turns.user_start import ExternalUserTurnStartStrategy
-    from pipecat.turns.user_stop import ExternalUserTurnStopStrategy
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
+
+    from cadence.processors.speculation import AggregatedTextSpeculation
 
 
     strategies = None  # pipecat's defaults: VAD starts a turn, smart-turn ends it
     if context.has_stage("turn"):
-        # A `turn` stage upstream already decides when turns start and stop.
+        # A `turn` stage upstream already decides when turns start and stop. The eager
+        # strategy is the external one that also starts a held reply on the stt stage's
+        # eager transcripts (stt `eager_end_of_turn`); without them it is the external one.
         strategies = UserTurnStrategies(
             start=[ExternalUserTurnStartStrategy()],
-            stop=[ExternalUserTurnStopStrategy(timeout=params.transcript_wait_secs)],
+            stop=[AggregatedTextSpeculation(timeout=params.transcript_wait_secs)],
         )
     # The system prompt is the llm stage's `system_instruction`, so it is always first.
     llm_context = LLMContext()

@@ -170,6 +170,23 @@ class ContextWindow:
         self._block = self.memory.block()
         return self._fold(context, model, persona, max_tokens, threshold=1.0)
 
+    def fit_provisional(self, provisional: Any, *, model: str, persona: str, max_tokens: int) -> int | None:
+        """``fit`` for a reply begun before its turn is decided (pipecat's speculative inference
+        runs on a copy of the session's context plus the guessed user message). A fold must
+        happen on the session's own context, not on a copy that is thrown away: the guess is
+        appended to it for the fit and taken off again, and the copy rebuilt from the result."""
+        real = self.llm_context
+        guess = provisional.get_messages()[len(real.get_messages()):] if real is not None else []
+        if real is None or provisional is real or len(guess) != 1:
+            return self.fit(provisional, model=model, persona=persona, max_tokens=max_tokens)
+        real.set_messages([*real.get_messages(), *guess])
+        try:
+            return self.fit(real, model=model, persona=persona, max_tokens=max_tokens)
+        finally:  # no await in between: nothing else sees the guess in the session's context
+            messages = list(real.get_messages())  # set_messages changes the list in place
+            real.set_messages(messages[:-1])
+            provisional.set_messages(list(messages))
+
     async def between_turns(self) -> None:
         """After a reply: fold ahead of need and prefill the new prefix in the background."""
         if self._last is None:

@@ -45,6 +45,7 @@ class RouterLLMService(OpenAILLMService):
         if isinstance(frame, LLMContextFrame) and self._window is not None:
             settings = self.settings
             await self._window.prepare(frame.context)
-            self._window.fit(frame.context, model=settings.model, persona=settings.system_instruction or "",
-                             max_tokens=settings.max_tokens or 256)
+            fit = self._window.fit_provisional if frame.speculation else self._window.fit
+            fit(frame.context, model=settings.model, persona=settings.system_instruction or "",
+                max_tokens=settings.max_tokens or 256)
         await super().process_frame(frame, direction)

@@ -23,6 +23,10 @@ class STTParams(Spec):
     window_secs: float = Field(
         15.0, ge=0, le=30, description="Encoder window for utterances shorter than it (Whisper's is 30 s; 15 s "
         "is ~4x faster with the same transcripts on our test set, shorter repeats short words; 0 = 30 s).")
+    eager_end_of_turn: bool = Field(
+        False, description="Start the reply on each transcript while the turn stage decides whether the turn"
+        " ended (held until it has; dropped if the user goes on). Pays off when the LLM does not share the CPU"
+        " with the turn models: on 2 cores the embedded stack was no faster with it (the note in the README).")
     p99_latency_secs: float = Field(
         0.8, gt=0, description="Slowest expected transcription after speech ends (pipecat's ttfs_p99_latency)."
     )
@@ -50,6 +54,7 @@ def build(params: STTParams, context: BuildContext) -> Stage:
         compute_type=params.compute_type,
         settings=settings,
         ttfs_p99_latency=params.p99_latency_secs,
+        enable_eager_end_of_turn=params.eager_end_of_turn,
     )
     context.roles.stt = service
     return Stage(service)

@@ -22,6 +22,9 @@ class TTSParams(Spec):
     first_clause_words: int = Field(
         3, ge=0, description="Speak a reply's first clause alone (at a comma, colon, dash) once it has this many "
         "words, so the voice starts before the first sentence is written; 0 = whole sentences only.")
+    first_phrase_words: int = Field(
+        5, ge=0, description="A first sentence without such a clause goes ahead at a phrase (before 'of', 'and',"
+        " 'with', ...) once it has more than this many words, or at any word past twice as many; 0 = off.")
 
 
 def build(params: TTSParams, context: BuildContext) -> Stage:
@@ -31,7 +34,8 @@ def build(params: TTSParams, context: BuildContext) -> Stage:
     service = SharedPiperTTSService(voice=context.store.piper_voice(params.voice), voice_name=params.voice,
                                     speed=params.speed, noise_scale=params.noise_scale,
                                     noise_w_scale=params.noise_w_scale, volume=params.volume,
-                                    first_clause_words=params.first_clause_words)
+                                    first_clause_words=params.first_clause_words,
+                                    first_phrase_words=params.first_phrase_words)
     context.roles.tts = service
     return Stage(service)
 

@@ -51,6 +51,7 @@ class SharedPiperTTSService(PiperTTSService):
 
     def __init__(self, *, voice: PiperVoice, voice_name: str, speed: float = 1.0, noise_scale: float | None = None,
                  noise_w_scale: float | None = None, volume: float = 1.0, first_clause_words: int = 3,
+                 first_phrase_words: int = 0,
                  **kwargs: Any):
         # Skip PiperTTSService.__init__: it loads (or downloads) a voice per service.
         # (Listed in tests/unit/test_pipecat_canary.py.)
@@ -65,7 +66,7 @@ class SharedPiperTTSService(PiperTTSService):
                                      noise_w_scale=noise_w_scale, volume=volume)
         self._voice = _ProsodyVoice(voice, syn_config)
         # TTSService has no parameter for its aggregator: replace the one it made (same settings).
-        self._text_aggregator = FirstClauseAggregator(min_words=first_clause_words,
+        self._text_aggregator = FirstClauseAggregator(min_words=first_clause_words, phrase_words=first_phrase_words,
                                                       aggregation_type=self._text_aggregator.aggregation_type,
                                                       language=self._text_aggregator.language)
 

@@ -12,6 +12,11 @@ full window.
 The STT stage also starts transcribing when the VAD sees speech turn to silence, instead of
 ``stop_secs`` later at its stop: when the stop comes and no speech came in between, the
 transcript is ready or nearly so.
+
+With ``eager_end_of_turn`` each transcript is first pushed as pipecat's eager end of turn
+(``EagerTranscriptionFrame``): the context stage's ``EagerUserTurnStopStrategy`` starts the
+reply on it while the turn stage is still deciding, the LLM's speculation gate holds the
+reply until the turn ends, and speech resuming withdraws it (``EagerEndOfTurnCancelFrame``).
 """
 
 from __future__ import annotations
@@ -22,10 +27,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from loguru import logger
 from pipecat.audio.vad.vad_analyzer import VADState
-from pipecat.frames.frames import InputAudioRawFrame, VADUserStoppedSpeakingFrame
+from pipecat.frames.frames import (
+    Frame,
+    InputAudioRawFrame,
+    TranscriptionFrame,
+    UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.whisper.stt import WhisperSTTService
+from pipecat.turns.eager_end_of_turn_mixin import EagerEndOfTurnSTTServiceMixin
 from pipecat.utils.types import assert_given
 
 SAMPLE_RATE = 16000
@@ -74,6 +88,8 @@ class ShortWindowWhisper:
         """Start transcribing ``audio`` in the background; a ``transcribe`` of the same
         samples with the same options then returns that result. One is kept (the latest)."""
         self._early = (audio, options, _EARLY.submit(self._transcribe, audio, **options))
+        self._early[2].add_done_callback(lambda f: logger.debug("whisper: early transcript ready"))
+        logger.debug(f"whisper: early transcript started ({len(audio)} samples)")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
@@ -84,7 +100,10 @@ class ShortWindowWhisper:
         options = {"language": language, "hotwords": hotwords, "initial_prompt": initial_prompt}
         early, self._early = self._early, None
         if early is not None and early[1] == options and np.array_equal(early[0], audio):
+            logger.debug(f"whisper: early transcript used (ready: {early[2].done()})")
             return early[2].result()
+        if early is not None:
+            logger.debug(f"whisper: early transcript discarded ({len(early[0])} vs {len(audio)} samples)")
         return self._transcribe(audio, **options)
 
     def _transcribe(self, audio: np.ndarray, *, language: str | None = None, hotwords: str | None = None,
@@ -122,7 +141,7 @@ class ShortWindowWhisper:
         return Segment(tokenizer.decode(result.sequences_ids[0]), result.no_speech_prob)
 
 
-class SharedWhisperSTTService(WhisperSTTService):
+class SharedWhisperSTTService(EagerEndOfTurnSTTServiceMixin, WhisperSTTService):
     """WhisperSTTService on a model loaded once per process (pipecat loads one per service)."""
 
     def __init__(self, *, whisper_model: Any, beam_size: int = 1, window_secs: float = 15.0,
@@ -131,6 +150,21 @@ class SharedWhisperSTTService(WhisperSTTService):
         super().__init__(**kwargs)
         self._vad = vad_analyzer  # cadence.processors.silero_shared.SharedSileroVADAnalyzer, or None
         self._early_bytes = 0  # how much of the buffer the early transcription covers (0: none)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        if isinstance(frame, VADUserStartedSpeakingFrame):
+            await self._cancel_eager_end_of_turn()  # the user goes on: the reply begun is void
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._clear_eager_end_of_turn()  # the turn ended: the reply stands
+        await super().process_frame(frame, direction)
+
+    async def run_stt(self, audio: bytes):
+        async for frame in super().run_stt(audio):
+            if isinstance(frame, TranscriptionFrame):
+                # Ahead of the transcript itself: the aggregator's speculation adds this
+                # text to what the turn already holds, so it must not hold it yet.
+                await self._push_eager_end_of_turn(frame.text, user_id=frame.user_id, language=frame.language)
+            yield frame
 
     async def process_audio_frame(self, frame: InputAudioRawFrame, direction: FrameDirection):
         await super().process_audio_frame(frame, direction)

@@ -23,6 +23,7 @@ from cadence.transports.realtime.apply import SettingsApplier
 from cadence.transports.realtime.conversation import Conversation
 from cadence.transports.realtime.idle import IdleTimer
 from cadence.transports.realtime.input_audio import InputAudio
+from cadence.transports.realtime.latency import LatencyReporter
 from cadence.transports.realtime.observer import SessionEvents
 from cadence.transports.realtime.protocol import ProtocolError, decode_message, error_event, new_id, parse_client_event
 from cadence.transports.realtime.responses import Response, ResponseOptions, ResponseTracker
@@ -63,6 +64,7 @@ class RealtimeSession:
         self._idle = IdleTimer(self._on_idle)
         self._started_at = time.monotonic()
         self.pipeline.task.add_observer(SessionEvents(self, roles, media.transport_out))
+        self.pipeline.task.add_observer(LatencyReporter(self.emit))
         self._hook_aggregators()
         self._runner_task: asyncio.Task | None = None
         self._writer_task: asyncio.Task | None = None

@@ -65,6 +65,12 @@ class ResponseGate(FrameProcessor):
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
+            if frame.speculation:
+                # A reply begun before the turn is decided: only where turns answer themselves
+                # (an allowance is for the turn's real request, not for a guess at it).
+                if self.automatic:
+                    await self.push_frame(frame, direction)
+                return
             if self._allowed:
                 self._allowed -= 1
             elif not self.automatic:
