@@ -48,6 +48,7 @@ class StageRoles:
     stt: Any = None  # an STT service: a committed audio buffer is transcribed through it
     llm: Any = None  # the LLM service
     tts: Any = None  # the TTS service
+    filler: Any = None  # cadence.processors.filler.FillerInjector: providerData.responsiveness
     user_aggregator: Any = None  # pipecat LLMUserAggregator
     assistant_aggregator: Any = None  # pipecat LLMAssistantAggregator
     llm_context: Any = None  # the pipecat LLMContext both aggregators share

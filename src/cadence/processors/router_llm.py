@@ -8,6 +8,7 @@ from pipecat.frames.frames import Frame, LLMContextFrame, StartFrame
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.openai.llm import OpenAILLMService
 
+from cadence.frames import ReplyRequestedFrame
 from cadence.processors.context_window import ContextWindow
 from cadence.router import Router, RouterClient
 
@@ -42,6 +43,8 @@ class RouterLLMService(OpenAILLMService):
             settings = self.settings
             await self._window.start(model=settings.model, persona=settings.system_instruction or "",
                                      max_tokens=settings.max_tokens or 256)
+        if isinstance(frame, LLMContextFrame) and not frame.speculation:
+            await self.push_frame(ReplyRequestedFrame())
         if isinstance(frame, LLMContextFrame) and self._window is not None:
             settings = self.settings
             await self._window.prepare(frame.context)

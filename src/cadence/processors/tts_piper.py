@@ -6,15 +6,26 @@ Only ``cadence.processors.tts`` imports this module, and only when a pipeline wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+import threading
+from collections import OrderedDict
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
 from piper import PiperVoice, SynthesisConfig
+from pipecat.frames.frames import Frame
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.piper.tts import PiperTTSService, PiperTTSSettings
 from pipecat.services.tts_service import TTSService
 from pipecat.utils.types import NOT_GIVEN, NotGiven
 
+from cadence.frames import PrerenderSpeechFrame
 from cadence.processors.clause_aggregator import FirstClauseAggregator
+
+SHORT_PHRASE_CHARS = 48  # phrases this short (fillers, backchannels) are kept once synthesized
+_PHRASES: OrderedDict[tuple, list[Any]] = OrderedDict()  # process-wide, bounded (LRU)
+_PHRASES_MAX = 128
+_PHRASES_LOCK = threading.Lock()
 
 
 class _ProsodyVoice:
@@ -33,7 +44,28 @@ class _ProsodyVoice:
         return self._voice.config
 
     def synthesize(self, text: str, syn_config: SynthesisConfig | None = None, **kwargs: Any) -> Any:
-        return self._voice.synthesize(text, syn_config or self.syn_config, **kwargs)
+        config = syn_config or self.syn_config
+        if len(text) > SHORT_PHRASE_CHARS or kwargs:
+            return self._voice.synthesize(text, config, **kwargs)
+        key = (id(self._voice), astuple(config), text)
+        with _PHRASES_LOCK:
+            chunks = _PHRASES.get(key)
+            if chunks is not None:
+                _PHRASES.move_to_end(key)
+                return iter(chunks)
+        chunks = list(self._voice.synthesize(text, config))
+        with _PHRASES_LOCK:
+            _PHRASES[key] = chunks
+            while len(_PHRASES) > _PHRASES_MAX:
+                _PHRASES.popitem(last=False)
+        return iter(chunks)
+
+    def prerender(self, texts: list[str]) -> None:
+        """Synthesize short ``texts`` into the phrase cache now (blocking: run off the loop)."""
+        for text in texts:
+            if len(text) <= SHORT_PHRASE_CHARS:
+                for _ in self.synthesize(text):
+                    pass
 
 
 @dataclass
@@ -74,6 +106,13 @@ class SharedPiperTTSService(PiperTTSService):
     def speed(self) -> float:
         """The speaking rate in use (1.0 = the voice's own)."""
         return 1.0 / (self._voice.syn_config.length_scale or 1.0)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        if isinstance(frame, PrerenderSpeechFrame):
+            texts = list(frame.texts)
+            self.create_task(asyncio.to_thread(self._voice.prerender, texts), f"{self}::prerender")
+            return
+        await super().process_frame(frame, direction)
 
     async def _update_settings(self, delta: Any) -> dict[str, Any]:
         changed = await super()._update_settings(delta)

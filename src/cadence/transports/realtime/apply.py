@@ -23,6 +23,7 @@ from pipecat.services.settings import LLMSettings, STTSettings
 from cadence.errors import ConfigError
 from cadence.stages import StageRoles
 from cadence.transports.realtime.protocol import ProtocolError
+from cadence.transports.realtime.responsiveness import filler_settings
 from cadence.transports.realtime.session_config import SessionConfig, SessionDefaults, TurnSettings
 
 MIN_TURN_TOKENS = 192  # what the instructions must leave for the conversation itself
@@ -112,6 +113,8 @@ class SettingsApplier:
         transcription = config.audio.input.transcription
         if roles.stt is not None and transcription is not None:
             await self._queue(STTUpdateSettingsFrame(delta=_stt_settings(roles.stt, transcription)))
+        if roles.filler is not None and self.defaults.filler is not None:
+            roles.filler.configure(filler_settings(self.defaults.filler, config.providerData.get("responsiveness")))
         if roles.tts is not None and hasattr(roles.tts, "speed"):
             await self._queue(TTSUpdateSettingsFrame(delta=type(roles.tts).Settings(speed=config.audio.output.speed)))
 

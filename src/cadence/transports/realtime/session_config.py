@@ -19,11 +19,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cadence.pipelines import ValidatedConfig
+from cadence.processors.filler import FillerParams
 from cadence.stages import StageRoles
 from cadence.transports.realtime.protocol import ProtocolError, error_param, new_id
+from cadence.transports.realtime.responsiveness import filler_settings, unsupported
 
 # providerData features Cadence accepts but does not act on yet; reported, never ignored.
-NOT_YET = {"backchannel", "responsiveness", "tts"}
+NOT_YET = {"backchannel", "tts"}
 # semantic_vad eagerness → (smart-turn threshold, longest wait in seconds); "auto" is the YAML's.
 EAGERNESS = {"low": (0.7, 8.0), "medium": (0.5, 4.0), "high": (0.3, 2.0)}
 # Inworld's turn fields, honoured inside turn_detection or providerData.stt. The last is
@@ -52,6 +54,7 @@ class SessionDefaults:
     turn_threshold: float
     max_wait_secs: float
     interruptions: bool
+    filler: FillerParams | None = None  # the filler stage's YAML params (None: no filler stage)
 
     @classmethod
     def from_config(cls, config: ValidatedConfig, roles: StageRoles | None = None) -> SessionDefaults:
@@ -77,6 +80,7 @@ class SessionDefaults:
             turn_threshold=getattr(turn, "threshold", 0.5),
             max_wait_secs=getattr(turn, "stop_secs", 3.0),
             interruptions=getattr(turn, "interruptions", True),
+            filler=config.params_of("filler"),
         )
 
 
@@ -219,7 +223,8 @@ class SessionConfig(_Open):
             if card is not _ABSENT:  # a card replaces the last one whole (null removes it)
                 _check_card(card)
                 merged["providerData"]["character"] = card
-        merged["providerData"]["unsupported"] = sorted(k for k in merged["providerData"] if k in NOT_YET)
+        merged["providerData"]["unsupported"] = sorted(
+            [k for k in merged["providerData"] if k in NOT_YET] + unsupported(merged["providerData"].get("responsiveness")))
         try:
             result = SessionConfig.model_validate(merged)
         except ValidationError as exc:
@@ -269,6 +274,11 @@ class SessionConfig(_Open):
         if self.output_modalities == ["audio"] and not defaults.speaks:
             raise ProtocolError("invalid_value", "this pipeline has no tts stage: output_modalities must be ['text']",
                                 param="session.output_modalities")
+        responsiveness = self.providerData.get("responsiveness")
+        filler_settings(defaults.filler or FillerParams(), responsiveness)  # raises naming the field
+        if defaults.filler is None and isinstance(responsiveness, dict) and responsiveness.get("enabled"):
+            raise ProtocolError("unsupported", "providerData.responsiveness needs a `filler` stage in the pipeline",
+                                param="session.providerData.responsiveness.enabled")
         stt = self.providerData.get("stt")
         if stt is not None and not isinstance(stt, dict):
             raise ProtocolError("invalid_value", "providerData.stt must be an object", param="session.providerData.stt")
