@@ -67,13 +67,17 @@ async def connect(base: str):
     return ws
 
 
-async def test_a_late_reply_starts_with_the_filler_and_then_follows_it(store, fake_url):
-    async with serving(create_app(factory(store, fake_url, "slow2"))) as base:
+async def one_reply(store, url: str, mode: str) -> dict:
+    async with serving(create_app(factory(store, url, mode))) as base:
         ws = await connect(base)
         try:
-            got = await reply(ws)
+            return await reply(ws)
         finally:
             await ws.close()
+
+
+async def test_a_late_reply_starts_with_the_filler_and_then_follows_it(store, fake_url):
+    got = await one_reply(store, fake_url, "slow2")
     assert got["response"]["status"] == "completed", got["response"]
     words = "".join(text for _, text in got["transcript"])
     assert words.startswith(FILLER) and "Once upon a time" in words, words  # one assistant turn, filler first
@@ -86,12 +90,7 @@ async def test_a_late_reply_starts_with_the_filler_and_then_follows_it(store, fa
 
 
 async def test_a_prompt_reply_gets_no_filler(store, fake_url):
-    async with serving(create_app(factory(store, fake_url, "ok"))) as base:
-        ws = await connect(base)
-        try:
-            got = await reply(ws)
-        finally:
-            await ws.close()
+    got = await one_reply(store, fake_url, "ok")
     words = "".join(text for _, text in got["transcript"])
     assert "Once upon a time" in words and FILLER not in words, words
 
