@@ -55,7 +55,7 @@ def test_plugin_params_are_validated_like_builtins(plugin_path, tmp_path):
     config = config_with_stage(tmp_path, "  - type: shout\n    sufix: '!'")
     result = run_cli(str(config), "--check", env=env)
     assert result.returncode == 1
-    assert "pipeline[5].sufix" in result.stderr and "did you mean 'suffix'?" in result.stderr
+    assert "pipeline[6].sufix" in result.stderr and "did you mean 'suffix'?" in result.stderr
 
 
 async def test_module_class_processor_runs_in_a_pipeline(tmp_path, store, monkeypatch):

@@ -28,6 +28,9 @@ class _ServerEvents:
 
     @staticmethod
     def validate_python(event: dict) -> None:
+        if str(event.get("type", "")).startswith("cadence."):  # Cadence's own, documented extension events
+            assert set(event) >= {"type", "event_id"}, event
+            return
         cls = SERVER_EVENT_TYPES.get(event.get("type"))
         assert cls is not None, f"not an OpenAI Realtime server event type: {event.get('type')!r}"
         cls.model_validate(event)
@@ -362,8 +365,10 @@ async def spoken_turn_timing(url, speak, turn_detection: dict, provider_stt: dic
 async def test_end_of_turn_confidence_threshold_changes_when_the_turn_ends(url, speak):
     _, eager = await spoken_turn_timing(url, speak, {"type": "server_vad", "endOfTurnConfidenceThreshold": 0.0})
     _, never = await spoken_turn_timing(url, speak, {"type": "server_vad"}, {"endOfTurnConfidenceThreshold": 1.0})
-    assert eager < 1.0, eager  # confident at once: the turn ends as soon as VAD hears silence
-    assert never > 2.0, never  # never confident: only the longest wait ends the turn
+    # The item is committed with its reply's first audio (a turn may still resume until then),
+    # so both include the reply's latency; the threshold moves the turn's end by the longest wait.
+    assert eager < 2.5, eager  # confident at once: the turn ends as soon as VAD hears silence
+    assert never > eager + 2.0, (eager, never)  # never confident: only the longest wait (3 s) ends the turn
 
 
 async def test_vad_threshold_changes_what_counts_as_speech(url, speak):

@@ -59,6 +59,27 @@ async def test_a_name_a_pause_and_a_question_are_one_turn(nova_factory, speak):
     assert_clean_reply(result.exchanges[0].reply)
 
 
+async def test_two_sentences_in_a_row_are_one_turn(nova_factory, speak):
+    # The first sentence sounds and reads finished, so its turn ends; the second comes before
+    # any of the reply was heard, so the turn resumes: one user turn, one reply.
+    gap = np.zeros(int(16000 * 0.5), dtype=np.int16)
+    audio = np.concatenate([speak("Good evening Nova."), gap, speak("What did you do today?")])
+    result = await FileConversation(nova_factory).run_audio(audio)
+    assert len(result.exchanges) == 1, result.exchanges
+    assert word_error_rate("Good evening Nova. What did you do today?", result.exchanges[0].user) <= 0.3
+    assert_clean_reply(result.exchanges[0].reply)
+
+
+async def test_every_question_of_a_wav_is_answered_in_order(nova_factory, speak):
+    questions = ["What is the capital of France?", "Do you like music?", "Tell me about the moon."]
+    gap = np.zeros(16000 * 2, dtype=np.int16)
+    audio = np.concatenate([part for q in questions for part in (speak(q), gap)])
+    result = await FileConversation(nova_factory).run_audio(audio)
+    assert [word_error_rate(q, e.user) <= 0.2 for q, e in zip(questions, result.exchanges)] == [True] * 3, \
+        result.exchanges
+    assert len(result.exchanges) == 3 and all(e.reply and not e.interrupted for e in result.exchanges)
+
+
 async def test_typed_turns_each_get_a_reply(nova_factory):
     result = await FileConversation(nova_factory).run_text(["Hello Nova!", "What did I just say to you?"])
     assert [e.user for e in result.exchanges] == ["Hello Nova!", "What did I just say to you?"]

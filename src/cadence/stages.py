@@ -28,11 +28,12 @@ class Stage:
     """What building one pipeline entry gives: its processor, and any that go last.
 
     ``tail`` processors are placed after the transport output (the assistant context
-    aggregator must see what was actually played).
+    aggregator must see what was actually played); ``head`` ones right before ``processor``.
     """
 
     processor: Any  # a pipecat FrameProcessor
     tail: list[Any] = field(default_factory=list)
+    head: list[Any] = field(default_factory=list)
 
 
 @dataclass

@@ -17,6 +17,7 @@ import pytest
 from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADAnalyzer
 from pipecat.services.piper.tts import PiperTTSService  # the test extra includes piper (GPL): tests only
 from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.services.tts_service import TTSService
@@ -63,6 +64,8 @@ PRIVATE_MEMBERS = [
     (SimpleTextAggregator, "_text", "FirstClauseAggregator", "the text buffered so far"),
     (TTSService, "_text_aggregator", "cadence.processors.tts_piper.SharedPiperTTSService",
      "TTSService takes no aggregator parameter: the first-clause one replaces it after __init__"),
+    (VADAnalyzer, "_volume_tracker", "cadence.processors.silero_shared.SharedSileroVADAnalyzer",
+     "its loudness window starts full of silence, so speech at a session's first instant counts"),
     (EagerUserTurnStopStrategy, "_speculate", "cadence.processors.speculation.AggregatedTextSpeculation",
      "speculates on the text the aggregator will write (its own glues raw transcripts)"),
     (EagerUserTurnStopStrategy, "_speculation", "AggregatedTextSpeculation._speculate", "the speculation in flight"),

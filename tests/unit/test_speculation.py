@@ -22,7 +22,7 @@ from cadence.processors.speculation import AggregatedTextSpeculation
 def aggregator():
     context = LLMContext()
     strategies = UserTurnStrategies(start=[ExternalUserTurnStartStrategy()],
-                                    stop=[AggregatedTextSpeculation(timeout=0.05)])
+                                    stop=[AggregatedTextSpeculation(timeout=0.5)])
     pair = LLMContextAggregatorPair(context, user_params=LLMUserAggregatorParams(user_turn_strategies=strategies))
     return context, pair.user()
 
@@ -32,7 +32,7 @@ async def test_the_speculation_carries_the_whole_turn_as_the_aggregator_writes_i
     frames = [UserStartedSpeakingFrame(), TranscriptionFrame(" I was thinking that maybe. ", "u", "t"),
               SleepFrame(0.1), EagerTranscriptionFrame(" We could go to the beach. ", "u", "t"), SleepFrame(0.1),
               TranscriptionFrame(" We could go to the beach. ", "u", "t"), SleepFrame(0.1), UserStoppedSpeakingFrame(),
-              SleepFrame(0.3)]
+              SleepFrame(0.8)]
     down, _ = await run_test(user, frames_to_send=frames, expected_down_frames=None)
     requests = [f for f in down if isinstance(f, LLMContextFrame)]
     assert [f.speculation for f in requests] == [True]  # the speculation held: no second request
@@ -45,7 +45,7 @@ async def test_a_transcript_that_differs_asks_again():
     context, user = aggregator()
     frames = [UserStartedSpeakingFrame(), EagerTranscriptionFrame(" Tell me", "u", "t"), SleepFrame(0.1),
               TranscriptionFrame(" Tell me a story.", "u", "t"), SleepFrame(0.1), UserStoppedSpeakingFrame(),
-              SleepFrame(0.3)]
+              SleepFrame(0.8)]
     down, _ = await run_test(user, frames_to_send=frames, expected_down_frames=None)
     requests = [f for f in down if isinstance(f, LLMContextFrame)]
     assert [f.speculation for f in requests] == [True, False]

@@ -160,3 +160,11 @@ async def test_configure_moves_the_threshold_and_the_longest_wait():
     strategy = FusedTurnStopStrategy(analyzer=analyzer)
     strategy.configure(threshold=0.8, stop_secs=1.5)
     assert (strategy.threshold, strategy.stop_secs, analyzer.threshold) == (0.8, 1.5, 1.0)
+
+
+def test_an_unfinished_form_holds_the_text_score_down():
+    from cadence.processors.turn_decision import form_adjusted
+
+    assert form_adjusted("My favorite thing to cook is...", 0.16) < 1e-4  # trails off
+    assert form_adjusted("Nova.", 0.018) < 1e-4 and form_adjusted("Nova,", 0.5) < 1e-4  # a name alone
+    assert form_adjusted("Yes.", 0.9) == 0.9 and form_adjusted("What is the capital of France?", 0.99) == 0.99

@@ -23,3 +23,11 @@ class PrerenderSpeechFrame(ControlFrame):
 class ReplyRequestedFrame(SystemFrame):
     """The LLM stage received a request for a reply (pushed ahead of everything it makes):
     the moment a reply's lateness counts from (fillers)."""
+
+
+@dataclass
+class TurnResumedFrame(SystemFrame):
+    """The user went on speaking before any of the reply was heard: the turn that had ended
+    (whose ``text`` leaves the context) continues, and its reply is dropped."""
+
+    text: str = ""

@@ -100,7 +100,7 @@ class PipelineFactory:
         processors = []
         pending = dict(after or {})
         for stage, config in zip(stages, self.config.stages):
-            processors.append(stage.processor)
+            processors += [*stage.head, stage.processor]
             processors += pending.pop(config.spec.name, [])
         if pending:
             raise ConfigError(f"{self.config.source}: this transport needs a {' and a '.join(pending)} stage")

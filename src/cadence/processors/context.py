@@ -34,6 +34,9 @@ class ContextParams(Spec):
     summary_model: str | None = Field(
         None, description="'provider/model' that writes the rolling summary; default: the session's model."
     )
+    resume_turns: bool = Field(
+        True, description="Speech that follows the end of a turn before any of its reply was heard continues that"
+        " turn: the reply is dropped and one user message holds the whole transcript.")
     summary_max_tokens: int = Field(160, ge=16, le=2048, description="Longest rolling summary, in tokens.")
 
 
@@ -47,6 +50,7 @@ def build(params: ContextParams, context: BuildContext) -> Stage:
     from pipecat.turns.user_start import ExternalUserTurnStartStrategy
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
+    from cadence.processors.resumption import TurnResumption
     from cadence.processors.speculation import AggregatedTextSpeculation
 
 
@@ -86,7 +90,8 @@ def build(params: ContextParams, context: BuildContext) -> Stage:
     @assistant.event_handler("on_assistant_turn_stopped")
     async def fold_between_turns(aggregator, message):
         await window.between_turns()
-    return Stage(user, tail=[assistant])
+    head = [TurnResumption(llm_context)] if params.resume_turns else []
+    return Stage(user, tail=[assistant], head=head)
 
 
 def warm(params: ContextParams, context: BuildContext) -> None:

@@ -29,6 +29,9 @@ class TurnParams(Spec):
         " after the transcript joins smart-turn's (null: audio alone). Needs an `stt` entry before this one."
     )
     text_weight: float = Field(0.5, ge=0, le=1, description="Weight of the text score in the fused end-of-turn score.")
+    statement_wait_secs: float = Field(
+        0.25, ge=0, le=3, description="With text_model: a confident end after a statement ('.') waits this much"
+        " more silence than one after a question (a second sentence often follows a first; 0 = none).")
 
 
 def build(params: TurnParams, context: BuildContext) -> Stage:
@@ -54,7 +57,7 @@ def build(params: TurnParams, context: BuildContext) -> Stage:
     start = SwitchableVADTurnStart(interruptions=params.interruptions)
     if fused:
         stop = FusedTurnStopStrategy(analyzer=analyzer, scorer=_scorer(params, context), threshold=params.threshold,
-                                     text_weight=params.text_weight)
+                                     text_weight=params.text_weight, statement_wait_secs=params.statement_wait_secs)
         tuner = stop
     else:
         # No transcripts here (the stage is before STT): it decides on audio alone, and the

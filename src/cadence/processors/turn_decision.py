@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,27 @@ def text_confidence(p_text: float) -> float:
     if p_text <= TEXT_FLOOR:
         return 0.0
     return min(1.0, math.log(p_text / TEXT_FLOOR) / math.log(TEXT_CEILING / TEXT_FLOOR))
+
+
+# One-word turns that are complete by themselves; any other lone word ("Nova.", "So.",
+# "Um.") opens a sentence more often than it ends one, whatever punctuation Whisper gave it.
+COMPLETE_ONE_WORD = frozenset(
+    "yes yeah yep no nope okay ok sure thanks thank hello hi hey bye goodbye goodnight right fine great cool "
+    "nothing maybe please sorry what why how when where who really absolutely definitely".split())
+_WORD = re.compile(r"[\w']+")
+
+
+def form_adjusted(text: str, p_text: float) -> float:
+    """The text score, held near 0 for a turn whose form says it is unfinished: one that trails
+    off ("...", a comma, a dash; the LM reads "cook is..." as finished) or a lone word that
+    is not a complete answer by itself (a name said to get attention: "Nova," + a pause)."""
+    stripped = text.rstrip()
+    if stripped.endswith(("...", "…", ",", "-", "—", "–")):
+        return min(p_text, TEXT_FLOOR / 10)
+    words = _WORD.findall(stripped.lower())
+    if len(words) == 1 and words[0] not in COMPLETE_ONE_WORD:
+        return min(p_text, TEXT_FLOOR / 10)
+    return p_text
 
 
 def fused_score(p_audio: float, p_text: float | None, text_weight: float) -> float:
@@ -85,12 +107,13 @@ class FusedTurnStopStrategy(BaseUserTurnStopStrategy):
     """
 
     def __init__(self, *, analyzer: Any, scorer: Any = None, threshold: float = 0.5, text_weight: float = 0.5,
-                 **kwargs: Any):
+                 statement_wait_secs: float = 0.0, **kwargs: Any):
         super().__init__(**kwargs)
         self._analyzer = analyzer  # cadence.processors.smart_turn.SmartTurnAnalyzer
         self._scorer = scorer
         self.threshold = threshold
         self.text_weight = text_weight
+        self.statement_wait_secs = statement_wait_secs
         self.last_verdict: TurnVerdict | None = None
         self._stt_wait = 0.8  # STTMetadataFrame's p99 latency replaces it
         self._speaking = False
@@ -164,11 +187,13 @@ class FusedTurnStopStrategy(BaseUserTurnStopStrategy):
         p_text = None
         if self._scorer is not None and text:
             try:
-                p_text = await self._scorer.ascore(text)
+                p_text = form_adjusted(text, await self._scorer.ascore(text))
             except Exception as exc:  # a failing scorer must not end (or hang) turns: audio decides
                 logger.warning(f"{self}: text turn score failed ({exc}); deciding on audio alone")
         score = fused_score(p_audio, p_text, self.text_weight)
         wait = wait_after_stop(score, self.threshold, self.stop_secs)
+        if wait == 0 and p_text is not None and text.rstrip().endswith(".") and self.threshold < 1:
+            wait = self.statement_wait_secs  # a statement more often goes on than a question does
         self.last_verdict = TurnVerdict(p_audio, p_text, score, wait, time.monotonic() - stopped)
         logger.debug(f"{self}: end of turn p_audio={p_audio:.3f} p_text={p_text} score={score:.3f} wait={wait:.2f}s")
         if wait > 0:

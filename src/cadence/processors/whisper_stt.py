@@ -43,6 +43,7 @@ from pipecat.turns.eager_end_of_turn_mixin import EagerEndOfTurnSTTServiceMixin
 from pipecat.utils.types import assert_given
 
 SAMPLE_RATE = 16000
+MAX_UNHEARD_BYTES = 8 * SAMPLE_RATE * 2  # at most 8 s of unrecognised audio is heard again
 FRAMES_PER_SEC = 100  # Whisper's mel frames (10 ms hop)
 FULL_WINDOW_SECS = 30.0
 MAX_COMPRESSION_RATIO = 2.4  # faster-whisper's compression_ratio_threshold
@@ -150,21 +151,29 @@ class SharedWhisperSTTService(EagerEndOfTurnSTTServiceMixin, WhisperSTTService):
         super().__init__(**kwargs)
         self._vad = vad_analyzer  # cadence.processors.silero_shared.SharedSileroVADAnalyzer, or None
         self._early_bytes = 0  # how much of the buffer the early transcription covers (0: none)
+        self._unheard = b""  # this turn's segments that came back with no words (16-bit PCM)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         if isinstance(frame, VADUserStartedSpeakingFrame):
             await self._cancel_eager_end_of_turn()  # the user goes on: the reply begun is void
         elif isinstance(frame, UserStoppedSpeakingFrame):
             self._clear_eager_end_of_turn()  # the turn ended: the reply stands
+            self._unheard = b""  # what the turn held and nobody made out stays unheard
         await super().process_frame(frame, direction)
 
     async def run_stt(self, audio: bytes):
+        # A short segment alone ("Nova," then a pause) often comes back empty; its audio is
+        # heard again in front of the turn's next segment, so its words are not lost.
+        audio = self._unheard + audio
+        heard = False
         async for frame in super().run_stt(audio):
             if isinstance(frame, TranscriptionFrame):
+                heard = True
                 # Ahead of the transcript itself: the aggregator's speculation adds this
                 # text to what the turn already holds, so it must not hold it yet.
                 await self._push_eager_end_of_turn(frame.text, user_id=frame.user_id, language=frame.language)
             yield frame
+        self._unheard = b"" if heard else audio[-MAX_UNHEARD_BYTES:]
 
     async def process_audio_frame(self, frame: InputAudioRawFrame, direction: FrameDirection):
         await super().process_audio_frame(frame, direction)
@@ -173,7 +182,7 @@ class SharedWhisperSTTService(EagerEndOfTurnSTTServiceMixin, WhisperSTTService):
             return
         if state == VADState.STOPPING and not self._early_bytes:
             self._early_bytes = len(self._audio_buffer)
-            self._shared_model.prefetch(pcm_to_float(bytes(self._audio_buffer) + self._trailing_silence()),
+            self._shared_model.prefetch(pcm_to_float(self._unheard + bytes(self._audio_buffer) + self._trailing_silence()),
                                         **self._options())
         elif state == VADState.SPEAKING:
             self._early_bytes = 0  # speech went on: an early transcript would be short of it

@@ -3,9 +3,10 @@
 For offline use, tests and benchmarks. Audio is streamed into the pipeline in 20 ms
 chunks at real-time pace (``pace=1``; higher is faster), like a microphone would, so
 VAD, turn detection and STT run exactly as they do live. The conversation is
-half-duplex: once the user's turn is handed to the LLM, input pauses until the reply
-has been played, so a WAV with several questions yields one reply per question rather
-than barge-ins.
+half-duplex while a reply plays: input pauses from the reply's first audio until it has
+been played, so a WAV with several questions yields one reply per question, in order,
+rather than barge-ins. Until that first audio the input goes on, so speech that follows a
+turn judged over (a pause after "Nova,") resumes that turn, as it does live.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
     EndFrame,
     InputAudioRawFrame,
     LLMMessagesAppendFrame,
@@ -26,11 +28,13 @@ from pipecat.frames.frames import (
     TTSSpeakFrame,
 )
 from pipecat.transports.base_input import BaseInputTransport
+from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import TransportParams
 from pipecat.workers.runner import WorkerRunner
 
 from cadence.errors import InputError
+from cadence.frames import TurnResumedFrame
 from cadence.memory.cards import Character
 from cadence.pipelines.builder import PipelineFactory, SessionPipeline
 from cadence.timeline import TurnTimeline, TurnTimes
@@ -157,14 +161,14 @@ class FileConversation:
             position, trailing = 0, 0.0
             deadline = None
             while True:
-                await state.idle.wait()  # half-duplex: hold input while a reply is pending
+                await state.quiet.wait()  # half-duplex: hold input while a reply plays
                 if position < len(audio):
                     samples = audio[position : position + chunk]
                     position += chunk
                 else:
                     samples, trailing = silence, trailing + CHUNK_SECS
                     deadline = deadline or time.monotonic() + self.reply_timeout
-                    if trailing >= 1.5 and not state.user_turn_open:
+                    if trailing >= 1.5 and not state.user_turn_open and state.idle.is_set():
                         break
                     if time.monotonic() > deadline:
                         break
@@ -242,9 +246,13 @@ class _ExchangeRecorder:
     def __init__(self, session: SessionPipeline, on_exchange: Callable[[Exchange], None] | None):
         self.exchanges: list[Exchange] = []
         self.started = asyncio.Event()
-        self.idle = asyncio.Event()
+        self.idle = asyncio.Event()  # no reply pending
         self.idle.set()
+        self.quiet = asyncio.Event()  # no reply playing
+        self.quiet.set()
         self.user_turn_open = False
+        self._awaiting: Exchange | None = None  # the exchange whose reply is pending
+        session.task.add_observer(_PlaybackWatch(self))
         user, assistant = session.roles.user_aggregator, session.roles.assistant_aggregator
         if user is None or assistant is None:
             raise InputError("the file transport needs a pipeline with a `context` stage")
@@ -265,17 +273,45 @@ class _ExchangeRecorder:
 
         @assistant.event_handler("on_assistant_turn_stopped")
         async def on_assistant_stopped(aggregator, message):
-            if self.exchanges:
-                self.exchanges[-1].reply = (message.content or "").strip()
-                self.exchanges[-1].interrupted = message.interrupted
+            exchange, self._awaiting = self._awaiting, None
+            if exchange is not None:
+                exchange.reply = (message.content or "").strip()
+                exchange.interrupted = message.interrupted
                 if on_exchange:
-                    on_exchange(self.exchanges[-1])
-            self.idle.set()
+                    on_exchange(exchange)
+            if self._awaiting is None:
+                self.idle.set()
+            self.quiet.set()
 
     def begin(self, user_text: str | None) -> None:
-        """A user turn went to the LLM: record it and hold input until the reply is done."""
-        self.exchanges.append(Exchange(user=user_text))
+        """A user turn went to the LLM: record it; input pauses once its reply plays."""
+        self._awaiting = Exchange(user=user_text)
+        self.exchanges.append(self._awaiting)
         self.idle.clear()
+
+    def resumed(self) -> None:
+        """The user went on before the reply was heard: that exchange never happened."""
+        if self._awaiting is not None and self._awaiting in self.exchanges:
+            self.exchanges.remove(self._awaiting)
+        self._awaiting = None
+
+
+class _PlaybackWatch(BaseObserver):
+    """Tells the recorder when a reply starts playing and when a turn resumed."""
+
+    def __init__(self, recorder: _ExchangeRecorder):
+        super().__init__()
+        self._recorder = recorder
+        self._resumed: int | None = None
+
+    async def on_push_frame(self, data: FramePushed) -> None:
+        frame = data.frame
+        if isinstance(frame, BotStartedSpeakingFrame):
+            if not self._recorder.idle.is_set():  # (observers lag: a reply already done stays done)
+                self._recorder.quiet.clear()
+        elif isinstance(frame, TurnResumedFrame) and frame.id != self._resumed:
+            self._resumed = frame.id
+            self._recorder.resumed()
 
 
 async def _aiter(texts: Iterable[str] | AsyncIterator[str]) -> AsyncIterator[str]:

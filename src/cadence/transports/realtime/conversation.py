@@ -144,6 +144,12 @@ class Conversation:
     def messages_of(self, item_id: str) -> list[dict[str, Any]]:
         return list(self._messages.get(item_id, []))
 
+    def forget(self, item_id: str) -> None:
+        """Drop an item the client never saw (a reply dropped before it was real)."""
+        self.items.pop(item_id, None)
+        self._outputs.pop(item_id, None)
+        self._awaiting.pop(item_id, None)
+
     async def delete(self, item_id: str) -> None:
         """Forget the item and remove its messages from the context."""
         self.get(item_id)

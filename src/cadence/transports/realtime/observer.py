@@ -26,6 +26,7 @@ from pipecat.metrics.metrics import LLMUsageMetricsData
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.processors.frame_processor import FrameDirection
 
+from cadence.frames import TurnResumedFrame
 from cadence.stages import StageRoles
 
 
@@ -44,6 +45,7 @@ class PipelineHooks(Protocol):
     def on_usage(self, usage: Any) -> None: ...
     def on_service_error(self, role: str, message: str) -> None: ...
     def on_interruption(self) -> None: ...
+    def on_turn_resumed(self) -> None: ...
 
 
 class SessionEvents(BaseObserver):
@@ -55,6 +57,7 @@ class SessionEvents(BaseObserver):
         self._roles = roles
         self._out = transport_out
         self._interruption: int | None = None  # the last interruption reported
+        self._resumed: int | None = None  # the last turn resumption reported
 
     def _interrupted(self, frame: InterruptionFrame) -> None:
         # Reported where it starts (the turn stage, or the input transport on a cancel),
@@ -74,7 +77,11 @@ class SessionEvents(BaseObserver):
                     if source is getattr(roles, role):
                         hooks.on_service_error(role, frame.error)
             return
-        if isinstance(frame, InterruptionFrame):
+        if isinstance(frame, TurnResumedFrame):
+            if frame.id != self._resumed:  # once, not at every processor it passes
+                self._resumed = frame.id
+                hooks.on_turn_resumed()
+        elif isinstance(frame, InterruptionFrame):
             self._interrupted(frame)
         elif source is roles.vad:
             if isinstance(frame, VADUserStartedSpeakingFrame):

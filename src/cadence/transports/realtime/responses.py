@@ -127,6 +127,7 @@ class Response:
     """One response: its id, status, usage and output items in order."""
 
     def __init__(self, response_id: str, options: ResponseOptions):
+        self.unseen = False  # dropped before it was real (a resumed turn): never shown to the client
         self.id = response_id
         self.options = options
         self.modalities = options.modalities

@@ -23,6 +23,7 @@ from cadence.transports.realtime.apply import SettingsApplier
 from cadence.transports.realtime.conversation import Conversation
 from cadence.transports.realtime.idle import IdleTimer
 from cadence.transports.realtime.input_audio import InputAudio
+from cadence.transports.realtime.item_events import ItemEvents
 from cadence.transports.realtime.latency import LatencyReporter
 from cadence.transports.realtime.observer import SessionEvents
 from cadence.transports.realtime.protocol import ProtocolError, decode_message, error_event, new_id, parse_client_event
@@ -33,7 +34,7 @@ from cadence.transports.realtime.user_turns import UserTurns
 from cadence.transports.realtime.wire_audio import WIRE_RATE
 
 
-class RealtimeSession:
+class RealtimeSession(ItemEvents):
     """Protocol state and one pipeline for one connected client."""
 
     def __init__(self, factory: PipelineFactory, send: Callable[[dict[str, Any]], Awaitable[None]], *,
@@ -69,6 +70,7 @@ class RealtimeSession:
         self._runner_task: asyncio.Task | None = None
         self._writer_task: asyncio.Task | None = None
         self._restoring: asyncio.Task | None = None  # the session's settings coming back after a response
+        self._held: list[dict[str, Any]] | None = None  # a reply's events until it is real (see UserTurns)
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -196,42 +198,6 @@ class RealtimeSession:
         await self._cancel_response()
         self.emit({"type": "output_audio_buffer.cleared", "response_id": current.id if current else None})
 
-    async def _on_conversation_item_create(self, event, data) -> None:
-        item = data["item"]
-        if item.get("type", "message") != "message":
-            raise ProtocolError("unsupported", f"item type {item.get('type')!r} is not supported yet", param="item.type")
-        if item.get("id") and item["id"] in self.conversation.items:
-            raise ProtocolError("invalid_value", f"an item {item['id']!r} already exists; give a new id or none",
-                                param="item.id")
-        text = " ".join(part.get("text") or part.get("transcript") or "" for part in item.get("content") or []).strip()
-        item = {**item, "id": item.get("id") or new_id("item"), "object": "realtime.item", "status": "completed"}
-        previous = self.conversation.add(item)
-        self.emit({"type": "conversation.item.added", "previous_item_id": previous, "item": item})
-        self.emit({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
-        await self.conversation.append_message(item["id"], item.get("role") or "user", text)
-
-    async def _on_conversation_item_retrieve(self, event, data) -> None:
-        self.emit({"type": "conversation.item.retrieved", "item": self.conversation.get(data["item_id"])})
-
-    async def _on_conversation_item_delete(self, event, data) -> None:
-        await self.conversation.delete(data["item_id"])
-        self.emit({"type": "conversation.item.deleted", "item_id": data["item_id"]})
-
-    async def _on_conversation_item_truncate(self, event, data) -> None:
-        item = self.conversation.get(data["item_id"])
-        if item.get("role") != "assistant":
-            raise ProtocolError("invalid_value", "only assistant items can be truncated", param="item_id")
-        output = self.conversation.output_of(item["id"])
-        audio_end_ms = data["audio_end_ms"]
-        if output is None or audio_end_ms > output.audio_ms + 1:
-            raise ProtocolError("invalid_value", f"audio_end_ms {audio_end_ms} is past the item's audio"
-                                f" ({int(output.audio_ms) if output else 0} ms)", param="audio_end_ms")
-        kept = output.truncate(audio_end_ms)
-        await self.conversation.replace_text(item["id"], kept)
-        item["content"] = [{"type": "output_audio", "transcript": kept}]
-        self.emit({"type": "conversation.item.truncated", "item_id": item["id"],
-                   "content_index": data["content_index"], "audio_end_ms": audio_end_ms})
-
     async def _on_response_create(self, event, data) -> None:
         if self.responses.active:
             raise ProtocolError("conversation_already_has_active_response",
@@ -297,7 +263,14 @@ class RealtimeSession:
         self.user_turns.speech_stopped(stop_secs)
 
     def on_turn_ended(self) -> None:
-        self.user_turns.turn_ended()
+        self.user_turns.turn_ended(defer=self.gate.automatic)  # announced when the reply is real
+
+    def on_turn_resumed(self) -> None:
+        """The user went on before the reply was heard: that reply was never real; drop it unseen."""
+        self.user_turns.resumed()
+        if self._held is not None and self.responses.active:
+            self.responses.current.unseen = True
+        self._held = None
 
     def on_response_started(self) -> None:
         self._idle.cancel()
@@ -306,18 +279,29 @@ class RealtimeSession:
         item = output.item()
         previous = self.conversation.add(item, output)
         self.conversation.expect(output.id)
-        self.emit({"type": "response.created", "response": response.resource()})
-        for event in output.added_events(previous):
+        if self.user_turns.deferred:  # a reply to a spoken turn is shown once it is real
+            self._held = []
+        for event in [{"type": "response.created", "response": response.resource()}, *output.added_events(previous)]:
+            self._held.append(event) if self._held is not None else self.emit(event)
+
+    def _release(self) -> None:
+        """The reply is real (audio, text, or its end): its user item, then what was held."""
+        if (item_id := self.user_turns.release()) is not None:
+            asyncio.get_running_loop().create_task(self.conversation.claim_new(item_id, "user"))
+        held, self._held = self._held or [], None
+        for event in held:
             self.emit(event)
 
     def on_llm_text(self, text: str) -> None:
         response = self.responses.current
-        if response and not response.done and response.text_only:
+        if response and not response.done and response.text_only and not response.unseen:
+            self._release()
             self.emit(response.message.text_delta(text))
 
     def on_spoken_text(self, text: str) -> None:
         response = self.responses.speaking
-        if response and response.message:
+        if response and response.message and not response.unseen:
+            self._release()
             self.emit(response.message.transcript_delta(text))
 
     def on_service_error(self, role: str, message: str) -> None:
@@ -349,6 +333,7 @@ class RealtimeSession:
             response.message.audio_ms += duration_ms
 
     def on_output_started(self) -> None:
+        self._release()
         if not self.media.audio_over_events:
             self.emit({"type": "output_audio_buffer.started", "response_id": self._current_id()})
 
@@ -358,8 +343,9 @@ class RealtimeSession:
 
     async def _on_audio(self, pcm: bytes) -> None:
         response = self.responses.speaking
-        if response is None or response.message is None:
-            return
+        if response is None or response.message is None or response.unseen:
+            return  # (an unseen reply's last audio, still on its way out when the user went on)
+        self._release()
         wire = await self.input.wire.encode(pcm, self.config.audio.output.format.type)
         self.emit(response.message.audio_delta(wire, len(pcm) / 2 / WIRE_RATE * 1000))
 
@@ -374,6 +360,11 @@ class RealtimeSession:
     def _finish_response(self, response: Response, status: str, reason: str | None = None,
                          error: dict[str, Any] | None = None) -> None:
         response.finish(status, reason, error)
+        if response.unseen:  # dropped before it was real: the client never hears of it
+            for output in response.output:
+                self.conversation.forget(output.id)
+            return
+        self._release()
         for output in response.output:
             deleted = output.id not in self.conversation.items  # the client deleted it meanwhile
             if not deleted:

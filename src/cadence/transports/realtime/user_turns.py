@@ -1,4 +1,10 @@
-"""The user's spoken turns as conversation items: speech started → committed → transcribed."""
+"""The user's spoken turns as conversation items: speech started → committed → transcribed.
+
+When the turn's reply comes by itself (automatic responses), the item is announced only
+once that reply is real (its first audio or text, or its end): until then the user may go
+on speaking and the turn resumes (``cadence.processors.resumption``), so the client sees one
+item with the whole transcript, never an item for half a sentence.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,8 @@ class UserTurns:
         self._heard_ms = heard_ms
         self.current: str | None = None  # the item being spoken
         self._committed = False
+        self.deferred = False  # the turn ended; its item waits for the reply to be real
+        self._pending_text: str | None = None  # its transcript, meanwhile
 
     def speech_started(self, start_secs: float) -> None:
         if self.current is None:
@@ -31,21 +39,52 @@ class UserTurns:
             end_ms = max(0, int(self._heard_ms() - stop_secs * 1000))
             self._emit({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end_ms, "item_id": self.current})
 
-    def turn_ended(self) -> None:
-        """The turn stage decided the user finished: the audio is committed."""
+    def turn_ended(self, defer: bool = False) -> None:
+        """The turn stage decided the user finished: the audio is committed (or, with
+        ``defer``, will be when the reply is real)."""
+        if self.current and not self._committed:
+            if defer:
+                self.deferred = True
+                return
+            self.commit(self.current)
+            self._committed = True
+
+    def resumed(self) -> None:
+        """The user went on before the reply was heard: the same item goes on being spoken."""
+        self.deferred, self._pending_text = False, None
+
+    def release(self) -> str | None:
+        """The reply is real: the deferred item is committed and transcribed now; returns the
+        item whose context message the caller must claim (None: nothing to claim)."""
+        if not self.deferred:
+            return None
+        self.deferred = False
+        text, self._pending_text = self._pending_text, None
+        if text is not None:
+            return self._announce(text)
         if self.current and not self._committed:
             self.commit(self.current)
             self._committed = True
+        return None
 
     async def transcribed(self, text: str) -> None:
         """The context stage took the turn's transcript (and added it to the context)."""
         if self.current is None:
             return
+        if self.deferred and text:
+            self._pending_text = text  # announced with the reply
+            return
+        self.deferred = False
+        item_id = self._announce(text)
+        if item_id:
+            await self._conversation.claim_new(item_id, "user")
+
+    def _announce(self, text: str) -> str | None:
+        """Commit (if not yet) and transcribe the current item; the item to claim, if any text."""
         item_id = self.current if self._committed else self.commit(self.current)
         self.current = None
         self.finish(item_id, text)
-        if text:
-            await self._conversation.claim_new(item_id, "user")
+        return item_id if text else None
 
     def commit(self, item_id: str | None = None) -> str:
         """A user audio item enters the conversation (transcript still to come)."""

@@ -1,0 +1,53 @@
+"""The Realtime client events on conversation items: create, retrieve, delete, truncate.
+
+A part of ``RealtimeSession`` (a mixin): it uses the session's ``conversation`` and ``emit``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cadence.transports.realtime.protocol import ProtocolError, new_id
+
+
+class ItemEvents:
+    """``conversation.item.*`` handlers of a ``RealtimeSession``."""
+
+    conversation: Any
+    emit: Any
+
+    async def _on_conversation_item_create(self, event, data) -> None:
+        item = data["item"]
+        if item.get("type", "message") != "message":
+            raise ProtocolError("unsupported", f"item type {item.get('type')!r} is not supported yet", param="item.type")
+        if item.get("id") and item["id"] in self.conversation.items:
+            raise ProtocolError("invalid_value", f"an item {item['id']!r} already exists; give a new id or none",
+                                param="item.id")
+        text = " ".join(part.get("text") or part.get("transcript") or "" for part in item.get("content") or []).strip()
+        item = {**item, "id": item.get("id") or new_id("item"), "object": "realtime.item", "status": "completed"}
+        previous = self.conversation.add(item)
+        self.emit({"type": "conversation.item.added", "previous_item_id": previous, "item": item})
+        self.emit({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
+        await self.conversation.append_message(item["id"], item.get("role") or "user", text)
+
+    async def _on_conversation_item_retrieve(self, event, data) -> None:
+        self.emit({"type": "conversation.item.retrieved", "item": self.conversation.get(data["item_id"])})
+
+    async def _on_conversation_item_delete(self, event, data) -> None:
+        await self.conversation.delete(data["item_id"])
+        self.emit({"type": "conversation.item.deleted", "item_id": data["item_id"]})
+
+    async def _on_conversation_item_truncate(self, event, data) -> None:
+        item = self.conversation.get(data["item_id"])
+        if item.get("role") != "assistant":
+            raise ProtocolError("invalid_value", "only assistant items can be truncated", param="item_id")
+        output = self.conversation.output_of(item["id"])
+        audio_end_ms = data["audio_end_ms"]
+        if output is None or audio_end_ms > output.audio_ms + 1:
+            raise ProtocolError("invalid_value", f"audio_end_ms {audio_end_ms} is past the item's audio"
+                                f" ({int(output.audio_ms) if output else 0} ms)", param="audio_end_ms")
+        kept = output.truncate(audio_end_ms)
+        await self.conversation.replace_text(item["id"], kept)
+        item["content"] = [{"type": "output_audio", "transcript": kept}]
+        self.emit({"type": "conversation.item.truncated", "item_id": item["id"],
+                   "content_index": data["content_index"], "audio_end_ms": audio_end_ms})
