@@ -54,6 +54,12 @@ ITEMS = [
     ("name", ["Nova,", "what should I read next?"]),
     ("two", ["Good evening Nova.", "What did you do today?"]),
     ("two", ["I love autumn.", "Do you have a favourite season?"]),
+    ("plain", ["Could you recommend a good movie for tonight?"]),
+    ("plain", ["Honestly I think cats are better than dogs."]),
+    ("pause", ["If it rains this weekend", "we should stay home and bake cookies."]),
+    ("pause", ["The thing about my brother is", "that he never listens to anyone."]),
+    ("name", ["Nova,", "do you remember where I live?"]),
+    ("two", ["That was a lovely story.", "Can you tell me another one?"]),
 ]
 GAPS = {"name": (0.5, 0.8), "two": (0.35, 0.6), "pause": (0.6, 1.5)}
 
