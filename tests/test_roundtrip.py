@@ -72,7 +72,7 @@ async def test_two_sentences_in_a_row_are_one_turn(nova_factory, speak):
 
 async def test_every_question_of_a_wav_is_answered_in_order(nova_factory, speak):
     questions = ["What is the capital of France?", "Do you like music?", "Tell me about the moon."]
-    gap = np.zeros(16000 * 2, dtype=np.int16)
+    gap = np.zeros(16000 * 3, dtype=np.int16)  # past any reply's start: each question is its own turn
     audio = np.concatenate([part for q in questions for part in (speak(q), gap)])
     result = await FileConversation(nova_factory).run_audio(audio)
     assert [word_error_rate(q, e.user) <= 0.2 for q, e in zip(questions, result.exchanges)] == [True] * 3, \

@@ -18,6 +18,7 @@ from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer
+from pipecat.turns.eager_end_of_turn_mixin import EagerEndOfTurnSTTServiceMixin
 from pipecat.services.piper.tts import PiperTTSService  # the test extra includes piper (GPL): tests only
 from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.services.tts_service import TTSService
@@ -64,6 +65,10 @@ PRIVATE_MEMBERS = [
     (SimpleTextAggregator, "_text", "FirstClauseAggregator", "the text buffered so far"),
     (TTSService, "_text_aggregator", "cadence.processors.tts_piper.SharedPiperTTSService",
      "TTSService takes no aggregator parameter: the first-clause one replaces it after __init__"),
+    (EagerEndOfTurnSTTServiceMixin, "_push_eager_end_of_turn", "cadence.processors.whisper_stt.SharedWhisperSTTService",
+     "each transcript is first an eager end of turn (stt eager_end_of_turn)"),
+    (EagerEndOfTurnSTTServiceMixin, "_cancel_eager_end_of_turn", "SharedWhisperSTTService", "speech resumed"),
+    (EagerEndOfTurnSTTServiceMixin, "_clear_eager_end_of_turn", "SharedWhisperSTTService", "the turn ended"),
     (VADAnalyzer, "_volume_tracker", "cadence.processors.silero_shared.SharedSileroVADAnalyzer",
      "its loudness window starts full of silence, so speech at a session's first instant counts"),
     (EagerUserTurnStopStrategy, "_speculate", "cadence.processors.speculation.AggregatedTextSpeculation",

@@ -91,6 +91,7 @@ def build(params: ContextParams, context: BuildContext) -> Stage:
     async def fold_between_turns(aggregator, message):
         await window.between_turns()
     head = [TurnResumption(llm_context)] if params.resume_turns else []
+    roles.resumption = head[0] if head else None
     return Stage(user, tail=[assistant], head=head)
 
 

@@ -34,7 +34,7 @@ from pipecat.frames.frames import (
     TTSSpeakFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cadence.frames import PrerenderSpeechFrame, ReplyRequestedFrame
 from cadence.stages import BuildContext, ProcessorSpec, Spec, Stage
@@ -54,7 +54,8 @@ class FillerParams(Spec):
     initial_wait_timeout_ms: int = Field(1200, ge=0, le=30000, description="How long a reply may take to start"
                                          " before the filler is spoken (from the reply's start).")
     hard_deadline_ms: int = Field(2000, ge=0, le=60000, description="No filler once this much time has passed"
-                                  " (it would only delay a reply that is about to come).")
+                                  " (it would only delay a reply that is about to come); at least"
+                                  " initial_wait_timeout_ms.")
     min_filler_gap_ms: int = Field(8000, ge=0, description="No filler within this long of the last one.")
     max_initial_per_turn: int = Field(1, ge=0, le=1, description="Fillers per reply (0 or 1).")
     enable_filler_on_first_assistant_reply: bool = Field(False, description="Allow a filler on the session's"
@@ -62,6 +63,13 @@ class FillerParams(Spec):
     pause_text: str | list[str] | None = Field(None, description="The filler phrase(s), used in turn; default:"
                                                " the filler_phrase preset.")
     filler_phrase: Literal["short", "long"] = Field("short", description="Preset phrases when pause_text is unset.")
+
+    @model_validator(mode="after")
+    def _deadline_after_wait(self) -> FillerParams:
+        if self.hard_deadline_ms < self.initial_wait_timeout_ms:
+            raise ValueError(f"hard_deadline_ms ({self.hard_deadline_ms}) is before initial_wait_timeout_ms"
+                             f" ({self.initial_wait_timeout_ms}): no filler could ever be spoken")
+        return self
 
     def phrases(self) -> list[str]:
         """The phrases to speak, in turn."""
@@ -114,6 +122,8 @@ class FillerInjector(FrameProcessor):
                 if self._allowed():
                     self._timer = self.create_task(self._wait(time.monotonic()), f"{self}::filler")
             elif isinstance(frame, LLMFullResponseStartFrame):
+                if frame.skip_tts:  # a written reply: nothing is spoken, so no filler either
+                    await self._stop_timer()
                 self._reply_begun.set()
             elif isinstance(frame, LLMTextFrame) and frame.text.strip():
                 await self._stop_timer()  # the reply's words are here: no filler

@@ -40,6 +40,9 @@ class TurnResumption(FrameProcessor):
         self._awaiting_reply = False  # a spoken turn ended and none of its reply has been heard
         self._written_from = 0  # where in the context that turn's message is (or will be) written
         self.resumed = 0
+        # Off where a reply is not spoken by itself: a text reply is seen as it streams, and
+        # with responses made on request the turn was already shown (the transport says).
+        self.enabled = True
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
@@ -49,7 +52,7 @@ class TurnResumption(FrameProcessor):
             self._awaiting_reply, self._written_from = True, len(self._context.get_messages())
         elif isinstance(frame, UserStartedSpeakingFrame) and direction == FrameDirection.DOWNSTREAM:
             await self.push_frame(frame, direction)
-            if self._awaiting_reply:
+            if self._awaiting_reply and self.enabled:
                 self._awaiting_reply = False
                 self.create_task(self._resume(), f"{self}::resume")
             return

@@ -58,13 +58,16 @@ _WORD = re.compile(r"[\w']+")
 def form_adjusted(text: str, p_text: float) -> float:
     """The text score, held near 0 for a turn whose form says it is unfinished: one that trails
     off ("...", a comma, a dash; the LM reads "cook is..." as finished) or a lone word that
-    is not a complete answer by itself (a name said to get attention: "Nova," + a pause)."""
+    is not a complete answer by itself (a name said to get attention: "Nova." + a pause; held
+    less low, so "Paris." as an answer waits a second rather than the longest wait)."""
     stripped = text.rstrip()
     if stripped.endswith(("...", "…", ",", "-", "—", "–")):
         return min(p_text, TEXT_FLOOR / 10)
     words = _WORD.findall(stripped.lower())
     if len(words) == 1 and words[0] not in COMPLETE_ONE_WORD:
-        return min(p_text, TEXT_FLOOR / 10)
+        # Held low, not to nothing: a one-word answer ("Paris.") still ends its turn, after a
+        # second or so of silence (the graded wait), not after the longest one.
+        return min(p_text, 2 * TEXT_FLOOR)
     return p_text
 
 
@@ -192,7 +195,7 @@ class FusedTurnStopStrategy(BaseUserTurnStopStrategy):
                 logger.warning(f"{self}: text turn score failed ({exc}); deciding on audio alone")
         score = fused_score(p_audio, p_text, self.text_weight)
         wait = wait_after_stop(score, self.threshold, self.stop_secs)
-        if wait == 0 and p_text is not None and text.rstrip().endswith(".") and self.threshold < 1:
+        if wait == 0 and p_text is not None and text.rstrip().endswith(".") and 0 < self.threshold < 1:
             wait = self.statement_wait_secs  # a statement more often goes on than a question does
         self.last_verdict = TurnVerdict(p_audio, p_text, score, wait, time.monotonic() - stopped)
         logger.debug(f"{self}: end of turn p_audio={p_audio:.3f} p_text={p_text} score={score:.3f} wait={wait:.2f}s")

@@ -161,7 +161,7 @@ class FileConversation:
             position, trailing = 0, 0.0
             deadline = None
             while True:
-                await state.quiet.wait()  # half-duplex: hold input while a reply plays
+                await asyncio.wait_for(state.quiet.wait(), self.reply_timeout)  # half-duplex: hold input while a reply plays
                 if position < len(audio):
                     samples = audio[position : position + chunk]
                     position += chunk

@@ -1,4 +1,5 @@
-"""The Realtime client events on conversation items: create, retrieve, delete, truncate.
+"""The Realtime client events that make or change conversation items: a committed audio
+buffer, and ``conversation.item.*`` (create, retrieve, delete, truncate).
 
 A part of ``RealtimeSession`` (a mixin): it uses the session's ``conversation`` and ``emit``.
 """
@@ -11,10 +12,28 @@ from cadence.transports.realtime.protocol import ProtocolError, new_id
 
 
 class ItemEvents:
-    """``conversation.item.*`` handlers of a ``RealtimeSession``."""
+    """Item-making handlers of a ``RealtimeSession``."""
 
     conversation: Any
     emit: Any
+    turn: Any
+    input: Any
+    user_turns: Any
+
+    async def _on_input_audio_buffer_commit(self, event, data) -> None:
+        if self.turn.mode is not None:
+            raise ProtocolError("invalid_state", "with turn detection on, the server commits the audio buffer;"
+                                " set audio.input.turn_detection to null to commit yourself")
+        pcm = self.input.take()
+        item_id = self.user_turns.commit()
+        try:
+            text = await self.input.transcribe(pcm)
+        except ProtocolError as exc:
+            self.user_turns.finish(item_id, "", error=str(exc))
+            raise
+        self.user_turns.finish(item_id, text)
+        if text:
+            await self.conversation.append_message(item_id, "user", text)
 
     async def _on_conversation_item_create(self, event, data) -> None:
         item = data["item"]

@@ -70,7 +70,7 @@ class RealtimeSession(ItemEvents):
         self._runner_task: asyncio.Task | None = None
         self._writer_task: asyncio.Task | None = None
         self._restoring: asyncio.Task | None = None  # the session's settings coming back after a response
-        self._held: list[dict[str, Any]] | None = None  # a reply's events until it is real (see UserTurns)
+        self._held: Callable[[], None] | None = None  # announces a reply once it is real (see UserTurns)
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -130,6 +130,8 @@ class RealtimeSession(ItemEvents):
     async def _apply(self) -> None:
         self.turn = self.config.turn_settings(self.defaults)
         self.gate.automatic = self.turn.mode is not None and self.turn.create_response
+        if (resumption := self.pipeline.roles.resumption) is not None:  # only where a turn is shown with its reply
+            resumption.enabled = self.gate.automatic and not self.config.text_only
         self.responses.default_modalities = list(self.config.output_modalities)
         self.settings.apply_character(self.config)
         await self.settings.apply_memory(self.config)
@@ -174,21 +176,6 @@ class RealtimeSession(ItemEvents):
             raise ProtocolError("invalid_state", "this session's audio travels on its WebRTC track, not in events")
         await self.input.append(data["audio"], self.config.audio.input.format.type, hold=self.turn.mode is None)
 
-    async def _on_input_audio_buffer_commit(self, event, data) -> None:
-        if self.turn.mode is not None:
-            raise ProtocolError("invalid_state", "with turn detection on, the server commits the audio buffer;"
-                                " set audio.input.turn_detection to null to commit yourself")
-        pcm = self.input.take()
-        item_id = self.user_turns.commit()
-        try:
-            text = await self.input.transcribe(pcm)
-        except ProtocolError as exc:
-            self.user_turns.finish(item_id, "", error=str(exc))
-            raise
-        self.user_turns.finish(item_id, text)
-        if text:
-            await self.conversation.append_message(item_id, "user", text)
-
     async def _on_input_audio_buffer_clear(self, event, data) -> None:
         self.input.clear()
         self.emit({"type": "input_audio_buffer.cleared"})
@@ -227,7 +214,8 @@ class RealtimeSession(ItemEvents):
 
         @roles.user_aggregator.event_handler("on_user_turn_stopped")
         async def on_user_turn_stopped(aggregator, strategy, message):
-            await self.user_turns.transcribed((message.content or "").strip())
+            defer = self.gate.automatic and not self.config.text_only
+            await self.user_turns.transcribed((message.content or "").strip(), defer=defer)
 
         @roles.assistant_aggregator.event_handler("on_assistant_turn_started")
         async def on_assistant_turn_started(aggregator):
@@ -263,34 +251,45 @@ class RealtimeSession(ItemEvents):
         self.user_turns.speech_stopped(stop_secs)
 
     def on_turn_ended(self) -> None:
-        self.user_turns.turn_ended(defer=self.gate.automatic)  # announced when the reply is real
+        self.user_turns.turn_ended(defer=self.gate.automatic and not self.config.text_only)  # shown with its reply
 
     def on_turn_resumed(self) -> None:
         """The user went on before the reply was heard: that reply was never real; drop it unseen."""
         self.user_turns.resumed()
         if self._held is not None and self.responses.active:
+            # Finished here: the assistant aggregator may never see this reply begin, and an
+            # open response would take the next reply's audio.
             self.responses.current.unseen = True
+            self.responses.current.finish("cancelled", "turn_detected")
         self._held = None
 
     def on_response_started(self) -> None:
         self._idle.cancel()
         response = self.responses.start(new_id("resp"))
         output = response.add_message(new_id("item"))
-        item = output.item()
-        previous = self.conversation.add(item, output)
-        self.conversation.expect(output.id)
-        if self.user_turns.deferred:  # a reply to a spoken turn is shown once it is real
-            self._held = []
-        for event in [{"type": "response.created", "response": response.resource()}, *output.added_events(previous)]:
-            self._held.append(event) if self._held is not None else self.emit(event)
 
-    def _release(self) -> None:
-        """The reply is real (audio, text, or its end): its user item, then what was held."""
+        def announce() -> None:  # the reply's item comes after the user item it answers
+            previous = self.conversation.add(output.item(), output)
+            self.conversation.expect(output.id)
+            for event in [{"type": "response.created", "response": response.resource()},
+                          *output.added_events(previous)]:
+                self.emit(event)
+
+        if self.user_turns.deferred:  # a reply to a spoken turn is shown once it is real
+            self._held = announce
+        else:
+            announce()
+
+    def _release(self, response: Response | None = None) -> None:
+        """The reply is real (audio, text, or its end): its user item, then the reply itself.
+        Output of an older reply (``response``, still playing) releases nothing."""
+        if response is not None and response is not self.responses.current:
+            return
         if (item_id := self.user_turns.release()) is not None:
             asyncio.get_running_loop().create_task(self.conversation.claim_new(item_id, "user"))
-        held, self._held = self._held or [], None
-        for event in held:
-            self.emit(event)
+        held, self._held = self._held, None
+        if held is not None:
+            held()
 
     def on_llm_text(self, text: str) -> None:
         response = self.responses.current
@@ -301,7 +300,7 @@ class RealtimeSession(ItemEvents):
     def on_spoken_text(self, text: str) -> None:
         response = self.responses.speaking
         if response and response.message and not response.unseen:
-            self._release()
+            self._release(response)
             self.emit(response.message.transcript_delta(text))
 
     def on_service_error(self, role: str, message: str) -> None:
@@ -314,6 +313,7 @@ class RealtimeSession(ItemEvents):
             # The request failed before its reply began (e.g. the user's memory could not be
             # read): the turn still gets a response, and it says how the turn ended.
             self._idle.cancel()
+            self._release()  # the turn's user item first
             response = self.responses.start(new_id("resp"))
             self.emit({"type": "response.created", "response": response.resource()})
         if role != "stt" and response is not None and not response.done:
@@ -345,7 +345,7 @@ class RealtimeSession(ItemEvents):
         response = self.responses.speaking
         if response is None or response.message is None or response.unseen:
             return  # (an unseen reply's last audio, still on its way out when the user went on)
-        self._release()
+        self._release(response)
         wire = await self.input.wire.encode(pcm, self.config.audio.output.format.type)
         self.emit(response.message.audio_delta(wire, len(pcm) / 2 / WIRE_RATE * 1000))
 

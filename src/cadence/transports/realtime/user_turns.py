@@ -67,11 +67,13 @@ class UserTurns:
             self._committed = True
         return None
 
-    async def transcribed(self, text: str) -> None:
-        """The context stage took the turn's transcript (and added it to the context)."""
+    async def transcribed(self, text: str, defer: bool = False) -> None:
+        """The context stage took the turn's transcript (and added it to the context); with
+        ``defer`` (or a deferred turn end) it is announced with the reply."""
         if self.current is None:
             return
-        if self.deferred and text:
+        if (self.deferred or defer) and text:
+            self.deferred = True
             self._pending_text = text  # announced with the reply
             return
         self.deferred = False
