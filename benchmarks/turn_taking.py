@@ -64,8 +64,17 @@ ITEMS = [
 GAPS = {"name": (0.5, 0.8), "two": (0.35, 0.6), "pause": (0.6, 1.5)}
 
 
+CONTRACTIONS = {"i'm": "i am", "you're": "you are", "it's": "it is", "that's": "that is", "we're": "we are",
+                "they're": "they are", "i've": "i have", "i'll": "i will", "don't": "do not", "can't": "can not",
+                "won't": "will not", "isn't": "is not", "let's": "let us", "what's": "what is"}
+
+
 def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
+    """The words of ``text``, contractions spelt out ("I'm" is not "am" lost)."""
+    out: list[str] = []
+    for word in re.findall(r"[a-z0-9']+", text.lower().replace("\u2019", "'")):
+        out += CONTRACTIONS.get(word, word).split()
+    return out
 
 
 def deletions(reference: list[str], hypothesis: list[str]) -> int:
