@@ -8,6 +8,7 @@ import base64
 import json
 import time
 
+import aiohttp
 import numpy as np
 import websockets
 
@@ -19,7 +20,7 @@ RATE = 24000
 
 
 async def test_two_sentences_are_one_item_and_one_response(nova_factory, speak):
-    audio = np.concatenate([speak("Good evening Nova.", rate=RATE), np.zeros(int(RATE * 0.5), np.int16),
+    audio = np.concatenate([speak("Good evening Nova.", rate=RATE), np.zeros(int(RATE * 0.35), np.int16),
                             speak("What did you do today?", rate=RATE), np.zeros(RATE * 4, np.int16)])
     events: list[dict] = []
     async with serving(create_app(nova_factory)) as base:
@@ -31,8 +32,6 @@ async def test_two_sentences_are_one_item_and_one_response(nova_factory, speak):
                 async for message in ws:
                     event = json.loads(message)
                     events.append(event)
-                    if event["type"] == "response.done":
-                        return
 
             receiver = asyncio.create_task(receive())
             t0, chunk = time.monotonic(), RATE // 50
@@ -40,8 +39,14 @@ async def test_two_sentences_are_one_item_and_one_response(nova_factory, speak):
                 await ws.send(json.dumps({"type": "input_audio_buffer.append",
                                           "audio": base64.b64encode(audio[start:start + chunk].tobytes()).decode()}))
                 await asyncio.sleep(max(0.0, t0 + sent * 0.02 - time.monotonic()))
-            await asyncio.wait_for(receiver, 30)
-            await asyncio.sleep(1.0)  # nothing more may come for this turn
+            for _ in range(150):  # until a reply is done, then 1.5 s more: nothing else may come
+                if any(e["type"] == "response.done" for e in events):
+                    break
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(1.5)
+            receiver.cancel()
+        async with aiohttp.ClientSession() as http, http.get(base + "/metrics") as response:
+            metrics = await response.text()
 
     types = [e["type"] for e in events]
     transcripts = [e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"]
@@ -58,3 +63,6 @@ async def test_two_sentences_are_one_item_and_one_response(nova_factory, speak):
     assert added[1]["previous_item_id"] == user_item  # the reply comes after what it answers
     done = [e for e in events if e["type"] == "response.done"][0]["response"]
     assert done["status"] == "completed" and done["output"][0]["content"][0]["transcript"]
+    latency = [e for e in events if e["type"] == "cadence.turn.latency"]
+    assert len(latency) == 1 and latency[0]["latency_ms"]["voice_to_voice"] > 0, types
+    assert 'cadence_turn_latency_seconds_count{stage="voice_to_voice"}' in metrics

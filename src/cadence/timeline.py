@@ -71,7 +71,9 @@ class TurnTimeline(BaseObserver):
             turn.turn_decided = now
         elif isinstance(frame, TranscriptionFrame) and turn.transcribed is None:
             turn.transcribed = now
-        elif isinstance(frame, LLMTextFrame) and turn.llm_first_token is None and frame.text.strip():
+        if turn.turn_decided is None:
+            return  # a reply still going out is an earlier one's (e.g. dropped when this turn resumed)
+        if isinstance(frame, LLMTextFrame) and turn.llm_first_token is None and frame.text.strip():
             turn.llm_first_token = now
         elif isinstance(frame, TTSAudioRawFrame) and turn.tts_first_audio is None:
             turn.tts_first_audio = now

@@ -65,7 +65,8 @@ class RealtimeSession(ItemEvents):
         self._idle = IdleTimer(self._on_idle)
         self._started_at = time.monotonic()
         self.pipeline.task.add_observer(SessionEvents(self, roles, media.transport_out))
-        self.pipeline.task.add_observer(LatencyReporter(self.emit))
+        self.pipeline.task.add_observer(LatencyReporter(self.emit, getattr(getattr(factory.router, "metrics", None),
+                                                                           "registry", None)))
         self._hook_aggregators()
         self._runner_task: asyncio.Task | None = None
         self._writer_task: asyncio.Task | None = None
