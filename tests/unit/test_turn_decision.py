@@ -169,3 +169,17 @@ def test_an_unfinished_form_holds_the_text_score_down():
     assert form_adjusted("Nova,", 0.5) < 1e-4  # a name, then the pause a comma makes
     assert form_adjusted("Nova.", 0.018) <= 2e-4  # a word alone: held low, so the turn waits a while
     assert form_adjusted("Yes.", 0.9) == 0.9 and form_adjusted("What is the capital of France?", 0.99) == 0.99
+
+
+async def test_a_statement_waits_a_little_longer_than_a_question():
+    scorer = ScriptedScorer({"I love autumn.", "Do you?"})
+    statement = FusedTurnStopStrategy(analyzer=ScriptedAnalyzer(0.9), scorer=scorer, statement_wait_secs=0.3)
+    down, _ = await run_test(turn_processor(statement), frames_to_send=spoken("I love autumn.", 0.1))
+    assert turn_frames(down) == ["UserStartedSpeakingFrame"]  # not yet: a second sentence may follow
+    assert statement.last_verdict.wait_secs == pytest.approx(0.3)
+    question = FusedTurnStopStrategy(analyzer=ScriptedAnalyzer(0.9), scorer=scorer, statement_wait_secs=0.3)
+    down, _ = await run_test(turn_processor(question), frames_to_send=spoken("Do you?", 0.1))
+    assert turn_frames(down) == ["UserStartedSpeakingFrame", "UserStoppedSpeakingFrame"]
+    eager = FusedTurnStopStrategy(analyzer=ScriptedAnalyzer(0.9), scorer=scorer, threshold=0.0, statement_wait_secs=0.3)
+    down, _ = await run_test(turn_processor(eager), frames_to_send=spoken("I love autumn.", 0.1))
+    assert turn_frames(down) == ["UserStartedSpeakingFrame", "UserStoppedSpeakingFrame"]  # threshold 0: at once

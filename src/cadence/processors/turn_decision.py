@@ -195,8 +195,8 @@ class FusedTurnStopStrategy(BaseUserTurnStopStrategy):
                 logger.warning(f"{self}: text turn score failed ({exc}); deciding on audio alone")
         score = fused_score(p_audio, p_text, self.text_weight)
         wait = wait_after_stop(score, self.threshold, self.stop_secs)
-        if wait == 0 and p_text is not None and text.rstrip().endswith(".") and 0 < self.threshold < 1:
-            wait = self.statement_wait_secs  # a statement more often goes on than a question does
+        if p_text is not None and text.rstrip().endswith(".") and 0 < self.threshold < 1:
+            wait = max(wait, self.statement_wait_secs)  # a statement more often goes on than a question does
         self.last_verdict = TurnVerdict(p_audio, p_text, score, wait, time.monotonic() - stopped)
         logger.debug(f"{self}: end of turn p_audio={p_audio:.3f} p_text={p_text} score={score:.3f} wait={wait:.2f}s")
         if wait > 0:
