@@ -106,3 +106,24 @@ async def test_bad_responsiveness_fields_are_named(store, fake_url):
                 error = json.loads(await asyncio.wait_for(ws.recv(), 10))
                 assert error["type"] == "error", error
                 assert error["error"]["param"] == f"session.providerData.responsiveness.{field}", error
+
+
+async def test_a_failing_backend_fails_the_response_loudly_and_speaks_no_filler(store, fake_url):
+    async with serving(create_app(factory(store, fake_url, "e500"))) as base:
+        ws = await connect(base)
+        try:
+            await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+                "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello?"}]}}))
+            await ws.send(json.dumps({"type": "response.create"}))
+            events = []
+            while not events or events[-1]["type"] != "response.done":
+                events.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+            await asyncio.sleep(1.5)  # past the filler's wait: nothing may be spoken for a failed reply
+            await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+            later = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        finally:
+            await ws.close()
+    assert events[-1]["response"]["status"] == "failed"
+    assert any(e["type"] == "error" and e["error"]["code"] == "llm_failed" for e in events), events
+    assert not any(e["type"] == "response.output_audio.delta" for e in events)
+    assert later["type"] == "input_audio_buffer.cleared"  # no filler audio came meanwhile; the session goes on

@@ -62,7 +62,7 @@ async def test_a_name_a_pause_and_a_question_are_one_turn(nova_factory, speak):
 async def test_two_sentences_in_a_row_are_one_turn(nova_factory, speak):
     # The first sentence sounds and reads finished, so its turn ends; the second comes before
     # any of the reply was heard, so the turn resumes: one user turn, one reply.
-    gap = np.zeros(int(16000 * 0.5), dtype=np.int16)
+    gap = np.zeros(int(16000 * 0.35), dtype=np.int16)
     audio = np.concatenate([speak("Good evening Nova."), gap, speak("What did you do today?")])
     result = await FileConversation(nova_factory).run_audio(audio)
     assert len(result.exchanges) == 1, result.exchanges

@@ -252,7 +252,7 @@ class _ExchangeRecorder:
         self.quiet.set()
         self.user_turn_open = False
         self._awaiting: Exchange | None = None  # the exchange whose reply is pending
-        session.task.add_observer(_PlaybackWatch(self))
+        session.task.add_observer(_PlaybackWatch(self, session.roles.resumption))
         user, assistant = session.roles.user_aggregator, session.roles.assistant_aggregator
         if user is None or assistant is None:
             raise InputError("the file transport needs a pipeline with a `context` stage")
@@ -299,18 +299,17 @@ class _ExchangeRecorder:
 class _PlaybackWatch(BaseObserver):
     """Tells the recorder when a reply starts playing and when a turn resumed."""
 
-    def __init__(self, recorder: _ExchangeRecorder):
+    def __init__(self, recorder: _ExchangeRecorder, resumption: object):
         super().__init__()
         self._recorder = recorder
-        self._resumed: int | None = None
+        self._resumption = resumption  # the processor that pushes TurnResumedFrame
 
     async def on_push_frame(self, data: FramePushed) -> None:
         frame = data.frame
         if isinstance(frame, BotStartedSpeakingFrame):
             if not self._recorder.idle.is_set():  # (observers lag: a reply already done stays done)
                 self._recorder.quiet.clear()
-        elif isinstance(frame, TurnResumedFrame) and frame.id != self._resumed:
-            self._resumed = frame.id
+        elif isinstance(frame, TurnResumedFrame) and data.source is self._resumption:
             self._recorder.resumed()
 
 

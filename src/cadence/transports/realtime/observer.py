@@ -57,7 +57,6 @@ class SessionEvents(BaseObserver):
         self._roles = roles
         self._out = transport_out
         self._interruption: int | None = None  # the last interruption reported
-        self._resumed: int | None = None  # the last turn resumption reported
 
     def _interrupted(self, frame: InterruptionFrame) -> None:
         # Reported where it starts (the turn stage, or the input transport on a cancel),
@@ -78,8 +77,7 @@ class SessionEvents(BaseObserver):
                         hooks.on_service_error(role, frame.error)
             return
         if isinstance(frame, TurnResumedFrame):
-            if frame.id != self._resumed:  # once, not at every processor it passes
-                self._resumed = frame.id
+            if source is roles.resumption:  # where it starts, not at every processor it passes
                 hooks.on_turn_resumed()
         elif isinstance(frame, InterruptionFrame):
             self._interrupted(frame)
