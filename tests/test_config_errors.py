@@ -34,7 +34,7 @@ def error_of(path: Path) -> str:
 
 def test_nova_is_valid():
     config = load_and_validate(str(NOVA))
-    assert [s.spec.name for s in config.stages] == ["vad", "stt", "turn", "context", "llm", "filler", "tts"]
+    assert [s.spec.name for s in config.stages] == ["vad", "stt", "turn", "context", "llm", "filler", "tts", "backchannel"]
     assert config.config.server.host == "127.0.0.1"
 
 
@@ -86,7 +86,7 @@ def test_unknown_processor_type_lists_types_and_suggests(tmp_path):
     message = error_of(path)
     assert f"{path}:{line}:" in message and "pipeline[6].type" in message
     assert "unknown processor type 'ttts'" in message and "did you mean 'tts'?" in message
-    assert "known types: context, filler, llm, stt, tts, turn, vad" in message
+    assert "known types: backchannel, context, filler, llm, stt, tts, turn, vad" in message
 
 
 def test_missing_env_var_names_the_variable_and_the_line(tmp_path, monkeypatch):
@@ -137,7 +137,7 @@ def test_invalid_yaml_names_the_line(tmp_path):
 def test_check_flag_exit_codes(tmp_path):
     ok = run_cli(str(NOVA), "--check")
     assert ok.returncode == 0, ok.stderr
-    assert "OK (7 processors" in ok.stdout
+    assert "OK (8 processors" in ok.stdout
     path, line = nova_with(tmp_path, "max_tokens: 60", "max_tokenz: 60")
     bad = run_cli(str(path), "--check")
     assert bad.returncode == 1
@@ -175,3 +175,10 @@ def test_shipped_configs_and_examples_validate():
         plugin = NOVA.parents[1] / "tests" / "plugins" / "cadence-shout"
         result = run_cli(str(config), "--check", env={**os.environ, "PYTHONPATH": str(plugin)})
         assert result.returncode == 0, (config, result.stderr)
+
+
+def test_a_backchannel_before_the_tts_is_refused_naming_the_line(tmp_path):
+    path = tmp_path / "bc.yaml"
+    path.write_text("pipeline:\n  - type: vad\n  - type: backchannel\n    enabled: true\n  - type: tts\n")
+    message = error_of(path)
+    assert "bc.yaml:3:" in message and "pipeline[1].type" in message and "after a `tts` entry" in message, message

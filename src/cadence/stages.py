@@ -50,6 +50,7 @@ class StageRoles:
     llm: Any = None  # the LLM service
     tts: Any = None  # the TTS service
     filler: Any = None  # cadence.processors.filler.FillerInjector: providerData.responsiveness
+    backchannel: Any = None  # cadence.processors.backchannel.BackchannelInjector: providerData.backchannel
     resumption: Any = None  # cadence.processors.resumption.TurnResumption (on only for spoken replies)
     user_aggregator: Any = None  # pipecat LLMUserAggregator
     assistant_aggregator: Any = None  # pipecat LLMAssistantAggregator

@@ -19,6 +19,8 @@ from pipecat.frames.frames import (
 )
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 
+from cadence.frames import BackchannelAudioFrame
+
 
 @dataclass
 class TurnTimes:
@@ -77,6 +79,7 @@ class TurnTimeline(BaseObserver):
             turn.llm_first_token = now
         elif isinstance(frame, TTSAudioRawFrame) and turn.tts_first_audio is None:
             turn.tts_first_audio = now
-        if isinstance(frame, OutputAudioRawFrame) and turn.first_audio_out is None:
+        if isinstance(frame, OutputAudioRawFrame) and turn.first_audio_out is None and not isinstance(
+                frame, BackchannelAudioFrame):  # a listener's "mm-hm" is no reply
             if type(data.source).__name__.endswith("OutputTransport"):
                 turn.first_audio_out = now

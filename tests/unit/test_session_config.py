@@ -91,8 +91,21 @@ def test_inworld_fields_in_provider_data_win_and_merge(defaults):
 
 def test_features_not_built_yet_are_listed_as_unsupported(defaults):
     config = SessionConfig.initial(defaults).merge({"providerData": {"memory": {"auto_summarize": True},
-                                                                     "backchannel": {"enabled": True}}}, defaults)
-    assert config.providerData["unsupported"] == ["backchannel"]
+                                                                     "tts": {"deliveryMode": "STABLE"},
+                                                                     "backchannel": {"small_model": "x",
+                                                                                     "min_gap_ms": 2000}}}, defaults)
+    assert config.providerData["unsupported"] == ["backchannel.small_model", "tts"]
+
+
+def test_backchannel_knobs_are_checked_field_by_field(defaults):
+    session = SessionConfig.initial(defaults)
+    for backchannel, param in [({"min_gap_ms": -1}, "session.providerData.backchannel.min_gap_ms"),
+                               ({"eval_interval_ms": "fast"}, "session.providerData.backchannel.eval_interval_ms"),
+                               ({"volume": 1}, "session.providerData.backchannel.volume"),
+                               ([1], "session.providerData.backchannel")]:
+        with pytest.raises(ProtocolError) as caught:
+            session.merge({"providerData": {"backchannel": backchannel}}, defaults)
+        assert caught.value.param == param
 
 
 def test_provider_data_memory_is_checked_field_by_field(defaults):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipecat.frames.frames import ControlFrame, SystemFrame
+from pipecat.frames.frames import ControlFrame, OutputAudioRawFrame, SystemFrame
 
 
 @dataclass
@@ -29,5 +29,25 @@ class ReplyRequestedFrame(SystemFrame):
 class TurnResumedFrame(SystemFrame):
     """The user went on speaking before any of the reply was heard: the turn that had ended
     (whose ``text`` leaves the context) continues, and its reply is dropped."""
+
+    text: str = ""
+
+
+@dataclass
+class TurnPauseFrame(SystemFrame):
+    """The turn stage's verdict on a pause in the user's speech (at each VAD stop): whether
+    the words and sound so far read as unfinished, i.e. the turn is held open. No user text."""
+
+    unfinished: bool = False
+    score: float = 0.0
+    wait_secs: float = 0.0
+
+
+@dataclass
+class BackchannelAudioFrame(OutputAudioRawFrame):
+    """A listener's short acknowledgement ("mm-hm") played while the user talks. Not a reply:
+    the output transport plays it (it is no TTS audio, so the bot is not "speaking" and no
+    barge-in follows), the Realtime WebSocket sends it as a ``cadence.backchannel`` event,
+    and it never reaches the context or a transcript."""
 
     text: str = ""

@@ -3,7 +3,7 @@
 Three sources, looked up in this order:
 
 1. built-ins, handed to the registry by whoever builds it (``cadence.config`` hands it
-   ``cadence.processors.BUILTINS``: ``vad``, ``turn``, ``stt``, ``context``, ``llm``, ``filler``, ``tts``);
+   ``cadence.processors.BUILTINS``: ``vad``, ``turn``, ``stt``, ``context``, ``llm``, ``filler``, ``tts``, ``backchannel``);
 2. plugins installed as packages, from the entry-point group ``cadence.processors``;
 3. ``module:Class`` for a class in the user's own code (importable from ``sys.path``).
 

@@ -4,6 +4,6 @@ The YAML layer is handed ``BUILTINS`` (see ``cadence.config``); these modules de
 on the small stage interface in ``cadence.stages``.
 """
 
-from cadence.processors import context, filler, llm, stt, tts, turn, vad
+from cadence.processors import backchannel, context, filler, llm, stt, tts, turn, vad
 
-BUILTINS = [vad.SPEC, turn.SPEC, stt.SPEC, context.SPEC, llm.SPEC, filler.SPEC, tts.SPEC]
+BUILTINS = [vad.SPEC, turn.SPEC, stt.SPEC, context.SPEC, llm.SPEC, filler.SPEC, tts.SPEC, backchannel.SPEC]

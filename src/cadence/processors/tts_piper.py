@@ -107,6 +107,12 @@ class SharedPiperTTSService(PiperTTSService):
         """The speaking rate in use (1.0 = the voice's own)."""
         return 1.0 / (self._voice.syn_config.length_scale or 1.0)
 
+    async def render_phrase(self, text: str) -> tuple[bytes, int]:
+        """A short phrase's whole audio (16-bit PCM) and its sample rate, off the pipeline
+        (backchannels: played as they are, never through this service's frames)."""
+        chunks = await asyncio.to_thread(lambda: list(self._voice.synthesize(text)))
+        return b"".join(c.audio_int16_bytes for c in chunks), self._voice.config.sample_rate
+
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         if isinstance(frame, PrerenderSpeechFrame):
             texts = list(frame.texts)

@@ -35,6 +35,8 @@ from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_stop.base_user_turn_stop_strategy import BaseUserTurnStopStrategy
 
+from cadence.frames import TurnPauseFrame
+
 # The text score is bimodal (fragments ~1e-6, finished sentences 0.05–0.99): read it on a
 # log scale, 1e-4 → 0 and 1e-1 → 1.
 TEXT_FLOOR, TEXT_CEILING = 1e-4, 1e-1
@@ -199,6 +201,9 @@ class FusedTurnStopStrategy(BaseUserTurnStopStrategy):
             wait = max(wait, self.statement_wait_secs)  # a statement more often goes on than a question does
         self.last_verdict = TurnVerdict(p_audio, p_text, score, wait, time.monotonic() - stopped)
         logger.debug(f"{self}: end of turn p_audio={p_audio:.3f} p_text={p_text} score={score:.3f} wait={wait:.2f}s")
+        # Listeners (backchannels) may speak into a pause the model holds open.
+        unfinished = self.threshold >= 1 or score < self.threshold
+        await self.push_frame(TurnPauseFrame(unfinished=unfinished, score=score, wait_secs=wait))
         if wait > 0:
             await asyncio.sleep(wait)
         self._decision = None  # ending the turn resets this strategy, which must not cancel itself

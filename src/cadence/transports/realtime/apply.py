@@ -23,7 +23,7 @@ from pipecat.services.settings import LLMSettings, STTSettings
 from cadence.errors import ConfigError
 from cadence.stages import StageRoles
 from cadence.transports.realtime.protocol import ProtocolError
-from cadence.transports.realtime.responsiveness import filler_settings
+from cadence.transports.realtime.listening import stage_settings
 from cadence.transports.realtime.session_config import SessionConfig, SessionDefaults, TurnSettings
 
 MIN_TURN_TOKENS = 192  # what the instructions must leave for the conversation itself
@@ -114,7 +114,13 @@ class SettingsApplier:
         if roles.stt is not None and transcription is not None:
             await self._queue(STTUpdateSettingsFrame(delta=_stt_settings(roles.stt, transcription)))
         if roles.filler is not None and self.defaults.filler is not None:
-            roles.filler.configure(filler_settings(self.defaults.filler, config.providerData.get("responsiveness")))
+            roles.filler.configure(stage_settings("responsiveness", self.defaults.filler,
+                                                  config.providerData.get("responsiveness")))
+        if roles.backchannel is not None and self.defaults.backchannel is not None:
+            params = stage_settings("backchannel", self.defaults.backchannel, config.providerData.get("backchannel"))
+            # Only a spoken session whose turns the server detects has a user turn to listen to.
+            listening = params.enabled and turn.mode is not None and not config.text_only
+            roles.backchannel.configure(params.model_copy(update={"enabled": listening}))
         if roles.tts is not None and hasattr(roles.tts, "speed"):
             await self._queue(TTSUpdateSettingsFrame(delta=type(roles.tts).Settings(speed=config.audio.output.speed)))
 

@@ -26,7 +26,7 @@ from pipecat.metrics.metrics import LLMUsageMetricsData
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.processors.frame_processor import FrameDirection
 
-from cadence.frames import TurnResumedFrame
+from cadence.frames import BackchannelAudioFrame, TurnResumedFrame
 from cadence.stages import StageRoles
 
 
@@ -99,7 +99,7 @@ class SessionEvents(BaseObserver):
             if isinstance(frame, TTSTextFrame):
                 hooks.on_spoken_text(frame.text)
         elif source is self._out:
-            if isinstance(frame, OutputAudioRawFrame):
+            if isinstance(frame, OutputAudioRawFrame) and not isinstance(frame, BackchannelAudioFrame):
                 hooks.on_audio_played(len(frame.audio) / 2 / frame.sample_rate * 1000)
             elif isinstance(frame, BotStartedSpeakingFrame):
                 hooks.on_output_started()

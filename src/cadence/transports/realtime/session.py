@@ -25,6 +25,7 @@ from cadence.transports.realtime.idle import IdleTimer
 from cadence.transports.realtime.input_audio import InputAudio
 from cadence.transports.realtime.item_events import ItemEvents
 from cadence.transports.realtime.latency import LatencyReporter
+from cadence.transports.realtime.listening import backchannel_event
 from cadence.transports.realtime.observer import SessionEvents
 from cadence.transports.realtime.protocol import ProtocolError, decode_message, error_event, new_id, parse_client_event
 from cadence.transports.realtime.responses import Response, ResponseOptions, ResponseTracker
@@ -46,7 +47,8 @@ class RealtimeSession(ItemEvents):
         if media is None:
             params = TransportParams(audio_in_enabled=True, audio_in_sample_rate=transport.audio_in_sample_rate,
                                      audio_out_enabled=True, audio_out_sample_rate=transport.audio_out_sample_rate)
-            media = Media(RealtimeInputTransport(params), RealtimeOutputTransport(params, on_audio=self._on_audio), True)
+            media = Media(RealtimeInputTransport(params), RealtimeOutputTransport(params, on_audio=self._on_audio,
+                                                                                 on_backchannel=self._on_backchannel), True)
         self.media = media
         self.pipeline: SessionPipeline = factory.build(
             media.transport_in, media.transport_out, instructions=factory.config.config.session.instructions,
@@ -349,6 +351,10 @@ class RealtimeSession(ItemEvents):
         self._release(response)
         wire = await self.input.wire.encode(pcm, self.config.audio.output.format.type)
         self.emit(response.message.audio_delta(wire, len(pcm) / 2 / WIRE_RATE * 1000))
+
+    async def _on_backchannel(self, frame: Any) -> None:
+        wire = await self.input.wire.encode(frame.audio, self.config.audio.output.format.type)
+        self.emit(backchannel_event(frame, wire))
 
     async def _feed(self, pcm: bytes) -> None:
         await self.media.transport_in.feed(pcm)  # type: ignore[attr-defined]

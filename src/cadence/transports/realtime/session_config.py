@@ -19,13 +19,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cadence.pipelines import ValidatedConfig
+from cadence.processors.backchannel import BackchannelParams
 from cadence.processors.filler import FillerParams
 from cadence.stages import StageRoles
 from cadence.transports.realtime.protocol import ProtocolError, error_param, new_id
-from cadence.transports.realtime.responsiveness import filler_settings, unsupported
+from cadence.transports.realtime.listening import stage_settings, unsupported
 
 # providerData features Cadence accepts but does not act on yet; reported, never ignored.
-NOT_YET = {"backchannel", "tts"}
+NOT_YET = {"tts"}
 # semantic_vad eagerness → (smart-turn threshold, longest wait in seconds); "auto" is the YAML's.
 EAGERNESS = {"low": (0.7, 8.0), "medium": (0.5, 4.0), "high": (0.3, 2.0)}
 # Inworld's turn fields, honoured inside turn_detection or providerData.stt. The last is
@@ -55,6 +56,7 @@ class SessionDefaults:
     max_wait_secs: float
     interruptions: bool
     filler: FillerParams | None = None  # the filler stage's YAML params (None: no filler stage)
+    backchannel: BackchannelParams | None = None  # the backchannel stage's YAML params (None: none)
 
     @classmethod
     def from_config(cls, config: ValidatedConfig, roles: StageRoles | None = None) -> SessionDefaults:
@@ -81,6 +83,7 @@ class SessionDefaults:
             max_wait_secs=getattr(turn, "stop_secs", 3.0),
             interruptions=getattr(turn, "interruptions", True),
             filler=config.params_of("filler"),
+            backchannel=config.params_of("backchannel"),
         )
 
 
@@ -224,7 +227,7 @@ class SessionConfig(_Open):
                 _check_card(card)
                 merged["providerData"]["character"] = card
         merged["providerData"]["unsupported"] = sorted(
-            [k for k in merged["providerData"] if k in NOT_YET] + unsupported(merged["providerData"].get("responsiveness")))
+            [k for k in merged["providerData"] if k in NOT_YET] + unsupported(merged["providerData"]))
         try:
             result = SessionConfig.model_validate(merged)
         except ValidationError as exc:
@@ -274,11 +277,13 @@ class SessionConfig(_Open):
         if self.output_modalities == ["audio"] and not defaults.speaks:
             raise ProtocolError("invalid_value", "this pipeline has no tts stage: output_modalities must be ['text']",
                                 param="session.output_modalities")
-        responsiveness = self.providerData.get("responsiveness")
-        filler_settings(defaults.filler or FillerParams(), responsiveness)  # raises naming the field
-        if defaults.filler is None and isinstance(responsiveness, dict) and responsiveness.get("enabled"):
-            raise ProtocolError("unsupported", "providerData.responsiveness needs a `filler` stage in the pipeline",
-                                param="session.providerData.responsiveness.enabled")
+        for key, stage, yaml in (("responsiveness", "filler", defaults.filler),
+                                 ("backchannel", "backchannel", defaults.backchannel)):
+            data = self.providerData.get(key)
+            stage_settings(key, yaml, data)  # raises naming the field
+            if yaml is None and isinstance(data, dict) and data.get("enabled"):
+                raise ProtocolError("unsupported", f"providerData.{key} needs a `{stage}` stage in the pipeline",
+                                    param=f"session.providerData.{key}.enabled")
         stt = self.providerData.get("stt")
         if stt is not None and not isinstance(stt, dict):
             raise ProtocolError("invalid_value", "providerData.stt must be an object", param="session.providerData.stt")

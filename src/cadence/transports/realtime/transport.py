@@ -17,6 +17,8 @@ from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import TransportParams
 
+from cadence.frames import BackchannelAudioFrame
+
 
 class RealtimeInputTransport(BaseInputTransport):
     """Feeds 16-bit mono PCM at the pipeline's input rate into the pipeline."""
@@ -31,11 +33,20 @@ class RealtimeInputTransport(BaseInputTransport):
 
 
 class RealtimeOutputTransport(BaseOutputTransport):
-    """Passes each chunk of reply audio (16-bit mono PCM) to ``on_audio``."""
+    """Passes each chunk of reply audio (16-bit mono PCM) to ``on_audio``, and each
+    backchannel, whole, to ``on_backchannel`` (an event of its own, never a reply's audio)."""
 
-    def __init__(self, params: TransportParams, on_audio: Callable[[bytes], Awaitable[None]], **kwargs):
+    def __init__(self, params: TransportParams, on_audio: Callable[[bytes], Awaitable[None]],
+                 on_backchannel: Callable[[BackchannelAudioFrame], Awaitable[None]] | None = None, **kwargs):
         super().__init__(params, **kwargs)
         self._on_audio = on_audio
+        self._on_backchannel = on_backchannel
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        if isinstance(frame, BackchannelAudioFrame) and self._on_backchannel is not None:
+            await self._on_backchannel(frame)
+            return
+        await super().process_frame(frame, direction)
 
     async def start(self, frame: StartFrame) -> None:
         await super().start(frame)
