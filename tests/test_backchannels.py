@@ -63,9 +63,12 @@ async def _monologue(app, base: str, audio: np.ndarray, knobs: dict) -> tuple[li
 
 
 async def test_backchannels_follow_the_knobs_and_never_take_the_turn(nova_factory, speak):
-    parts = []
+    parts, pauses, at = [], [], 0.0
     for text, pause in MONOLOGUE:
         parts += [speak(text, rate=RATE), np.zeros(int(RATE * pause), np.int16)]
+        at += len(parts[-2]) / RATE
+        pauses.append((at, at + pause))
+        at += pause
     speech_end = sum(len(p) for p in parts) / RATE
     audio = np.concatenate([*parts, np.zeros(RATE * 5, np.int16)])
     assert speech_end > 18, speech_end  # a ~20 s monologue
@@ -73,13 +76,18 @@ async def test_backchannels_follow_the_knobs_and_never_take_the_turn(nova_factor
     app = create_app(nova_factory)
     async with serving(app) as base:
         for knobs, expected in [({"min_gap_ms": 3000, "max_per_turn": 4, "eval_interval_ms": 400}, 4),
-                                ({"min_gap_ms": 6000, "max_per_turn": 2, "min_speech_ms": 2000}, 2)]:
+                                ({"min_gap_ms": 6000, "max_per_turn": 2, "min_speech_ms": 2000}, 2),
+                                ({"require_pause": True, "min_gap_ms": 2000, "max_per_turn": 10}, None)]:
             events, messages = await _monologue(app, base, audio, knobs)
             types = [e["type"] for _, e in events]
             assert "error" not in types, [e for _, e in events if e["type"] == "error"]
             backchannels = [(t, e) for t, e in events if e["type"] == "cadence.backchannel"]
             times = [t for t, _ in backchannels]
-            assert len(backchannels) == expected, (knobs, times)
+            if expected is not None:
+                assert len(backchannels) == expected, (knobs, times)
+            else:  # in pauses only (the verdict comes after the segment's transcript): most of the 7
+                assert 4 <= len(backchannels) <= 7, times
+                assert all(any(start < t < end + 0.4 for start, end in pauses[:-1]) for t in times), (times, pauses)
             assert all(later - earlier >= knobs["min_gap_ms"] / 1000 - 0.15 for earlier, later in zip(times, times[1:]))
             assert times[0] >= knobs.get("min_speech_ms", 800) / 1000, times
             assert all(t < speech_end + 0.5 for t in times), (times, speech_end)  # only while the user talks

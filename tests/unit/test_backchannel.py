@@ -46,7 +46,9 @@ async def test_a_pause_held_open_gets_one_after_enough_speech():
     out = await played(params, [*speech(0.1), *pause(), *speech(0.3), *pause(), *speech(0.3), *pause(False)])
     assert len(out) == 1  # the first pause came after 0.1 s of speech; the last was judged finished
     assert out[0].text == "Mm-hm." and out[0].sample_rate == 24000
-    assert len(out[0].audio) == pytest.approx(0.3 * 24000 * 2, rel=0.05)  # resampled to the output rate
+    # Resampled to the output rate, padded to whole 80 ms blocks (no remainder left in a transport).
+    assert 0.3 * 24000 * 2 * 0.97 <= len(out[0].audio) <= (0.3 + 0.08) * 24000 * 2
+    assert len(out[0].audio) % (int(24000 * 0.08) * 2) == 0
     gain = abs(int.from_bytes(out[0].audio[1000:1002], "little", signed=True)) / 0x1000
     assert gain == pytest.approx(0.6, abs=0.05)  # volume_gain
 
@@ -67,3 +69,31 @@ async def test_never_while_a_reply_plays_after_the_turn_or_off_or_late():
             SleepFrame(0.1), *pause()]  # the verdict comes 0.4 s after the user stopped
     assert await played(BackchannelParams(**knobs, hard_deadline_ms=300), late) == []
     assert len(await played(BackchannelParams(**knobs, hard_deadline_ms=600), late)) == 1
+
+
+async def test_phrases_are_bounded():
+    from pydantic import ValidationError
+
+    for phrases in (["x" * 33], [""], ["Mm."] * 9, []):
+        with pytest.raises(ValidationError):
+            BackchannelParams(phrases=phrases)
+
+
+async def test_on_a_media_transport_it_plays_without_the_bot_speaking():
+    """WebRTC's path: pipecat's output transport plays the frame, and it is no bot speech
+    (no BotStartedSpeakingFrame, so no barge-in logic and no output_audio_buffer events)."""
+    from pipecat.transports.base_transport import TransportParams
+
+    from cadence.transports.realtime.transport import RealtimeOutputTransport
+
+    written: list[bytes] = []
+
+    async def on_audio(pcm: bytes) -> None:
+        written.append(pcm)
+
+    params = TransportParams(audio_out_enabled=True, audio_out_sample_rate=24000)
+    out = RealtimeOutputTransport(params, on_audio=on_audio)  # no on_backchannel: plays it like a track
+    frame = BackchannelAudioFrame(b"\x00\x10" * 4800, sample_rate=24000, num_channels=1, text="Mm-hm.")
+    _, up = await run_test(out, frames_to_send=[frame, SleepFrame(0.5)], expected_down_frames=None)
+    assert sum(len(w) for w in written) >= 9600 * 0.9
+    assert not any(isinstance(f, BotStartedSpeakingFrame) for f in up), up

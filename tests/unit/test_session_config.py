@@ -97,6 +97,22 @@ def test_features_not_built_yet_are_listed_as_unsupported(defaults):
     assert config.providerData["unsupported"] == ["backchannel.small_model", "tts"]
 
 
+def test_backchannels_say_when_they_cannot_work(defaults):
+    from dataclasses import replace
+
+    from cadence.processors.backchannel import BackchannelParams
+
+    with_stage = replace(defaults, backchannel=BackchannelParams(), pause_verdicts=False)
+    session = SessionConfig.initial(with_stage)
+    with pytest.raises(ProtocolError) as caught:  # no pause verdicts without the turn stage's text_model
+        session.merge({"providerData": {"backchannel": {"require_pause": True}}}, with_stage)
+    assert caught.value.param == "session.providerData.backchannel.require_pause"
+    on = session.merge({"providerData": {"backchannel": {"enabled": True}}}, with_stage)
+    assert "backchannel.enabled" not in on.providerData["unsupported"]
+    written = on.merge({"output_modalities": ["text"]}, with_stage)  # nothing spoken: nothing to listen with
+    assert "backchannel.enabled" in written.providerData["unsupported"]
+
+
 def test_backchannel_knobs_are_checked_field_by_field(defaults):
     session = SessionConfig.initial(defaults)
     for backchannel, param in [({"min_gap_ms": -1}, "session.providerData.backchannel.min_gap_ms"),

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from typing import Annotated
 
 from loguru import logger
 from pipecat.audio.utils import create_file_resampler
@@ -32,14 +33,13 @@ from pipecat.frames.frames import (
     BotStoppedSpeakingFrame,
     Frame,
     StartFrame,
-    TTSAudioRawFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from cadence.frames import BackchannelAudioFrame, TurnPauseFrame
 from cadence.stages import BuildContext, ProcessorSpec, Spec, Stage
@@ -61,7 +61,8 @@ class BackchannelParams(Spec):
     volume_gain: float = Field(0.6, ge=0, le=2, description="Gain on the phrase's audio (1 = the voice's level).")
     require_pause: bool = Field(False, description="Only in a pause the turn model holds open (needs the `turn`"
                                 " stage with text_model), never over speech.")
-    phrases: list[str] = Field(["Mm-hm.", "Yeah.", "Right."], min_length=1, description="Phrases, used in turn.")
+    phrases: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]] = Field(
+        ["Mm-hm.", "Yeah.", "Right."], min_length=1, max_length=8, description="Phrases (≤ 32 characters), in turn.")
 
 
 def _scaled(pcm: bytes, gain: float) -> bytes:
@@ -93,34 +94,32 @@ class BackchannelInjector(FrameProcessor):
 
     def configure(self, params: BackchannelParams) -> None:
         """New settings, from now on."""
-        rerender = params.phrases != self.params.phrases
+        if params.phrases != self.params.phrases:
+            self._phrases = itertools.cycle(params.phrases)
+            self._audio = {k: v for k, v in self._audio.items() if k in params.phrases}
         self.params = params
-        self._phrases = itertools.cycle(params.phrases)
-        if rerender and self._started:
+        if params.enabled and self._started and any(p not in self._audio for p in params.phrases):
             self.create_task(self._render(), f"{self}::render")
 
     async def _render(self) -> None:
         """Synthesize the phrases once, in the TTS's voice (Piper's phrase cache shares them)."""
+        render = getattr(self._tts, "render_phrase", None)
+        if render is None:  # a TTS whose audio only comes as reply frames cannot lend it
+            logger.warning(f"{self}: the tts stage cannot render phrases on their own: no backchannels")
+            return
         resampler = create_file_resampler()
-        for text in self.params.phrases:
-            if text in self._audio or self._tts is None:
+        for text in list(self.params.phrases):
+            if text in self._audio:
                 continue
             try:
-                pcm, rate = await self._synthesize(text)
-                self._audio[text] = await resampler.resample(pcm, rate, self._rate) if rate != self._rate else pcm
+                pcm, rate = await render(text)
+                pcm = await resampler.resample(pcm, rate, self._rate) if rate != self._rate else pcm
+                # Whole 80 ms blocks: an output transport sends whole chunks (10-40 ms) and would
+                # keep a remainder to play in front of the next reply.
+                block = int(self._rate * 0.08) * 2
+                self._audio[text] = pcm + b"\x00" * (-len(pcm) % block)
             except Exception as exc:  # a phrase that cannot be said is skipped, loudly
-                logger.warning(f"{self}: cannot synthesize backchannel {text!r}: {exc}")
-
-    async def _synthesize(self, text: str) -> tuple[bytes, int]:
-        render = getattr(self._tts, "render_phrase", None)
-        if render is not None:
-            return await render(text)
-        audio, rate = bytearray(), self._rate  # any pipecat TTS: its own run_tts
-        async for frame in self._tts.run_tts(text, f"backchannel-{id(self)}"):
-            if isinstance(frame, TTSAudioRawFrame):
-                audio += frame.audio
-                rate = frame.sample_rate
-        return bytes(audio), rate
+                logger.warning(f"{self}: cannot synthesize a backchannel phrase: {exc}")
 
     async def setup(self, setup: FrameProcessorSetup):
         await super().setup(setup)
@@ -131,7 +130,8 @@ class BackchannelInjector(FrameProcessor):
         if isinstance(frame, StartFrame):
             await self.push_frame(frame, direction)
             self._started = True
-            self.create_task(self._render(), f"{self}::render")
+            if self.params.enabled:
+                self.create_task(self._render(), f"{self}::render")
             return
         now = time.monotonic()
         if isinstance(frame, BotStartedSpeakingFrame):

@@ -32,7 +32,7 @@ from cadence.transports.realtime.responses import Response, ResponseOptions, Res
 from cadence.transports.realtime.session_config import SessionConfig, SessionDefaults
 from cadence.transports.realtime.transport import Media, RealtimeInputTransport, RealtimeOutputTransport, ResponseGate
 from cadence.transports.realtime.user_turns import UserTurns
-from cadence.transports.realtime.wire_audio import WIRE_RATE
+from cadence.transports.realtime.wire_audio import WIRE_RATE, WireAudio
 
 
 class RealtimeSession(ItemEvents):
@@ -353,7 +353,8 @@ class RealtimeSession(ItemEvents):
         self.emit(response.message.audio_delta(wire, len(pcm) / 2 / WIRE_RATE * 1000))
 
     async def _on_backchannel(self, frame: Any) -> None:
-        wire = await self.input.wire.encode(frame.audio, self.config.audio.output.format.type)
+        # An encoder of its own: a resampler shared with replies would carry one's tail into the other.
+        wire = await WireAudio().encode(frame.audio, self.config.audio.output.format.type)
         self.emit(backchannel_event(frame, wire))
 
     async def _feed(self, pcm: bytes) -> None:

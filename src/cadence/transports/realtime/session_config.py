@@ -57,6 +57,7 @@ class SessionDefaults:
     interruptions: bool
     filler: FillerParams | None = None  # the filler stage's YAML params (None: no filler stage)
     backchannel: BackchannelParams | None = None  # the backchannel stage's YAML params (None: none)
+    pause_verdicts: bool = False  # the turn stage judges each pause (text_model): require_pause works
 
     @classmethod
     def from_config(cls, config: ValidatedConfig, roles: StageRoles | None = None) -> SessionDefaults:
@@ -84,6 +85,7 @@ class SessionDefaults:
             interruptions=getattr(turn, "interruptions", True),
             filler=config.params_of("filler"),
             backchannel=config.params_of("backchannel"),
+            pause_verdicts=getattr(turn, "text_model", None) is not None,
         )
 
 
@@ -236,6 +238,10 @@ class SessionConfig(_Open):
             raise ProtocolError("invalid_value", f"{param}: {error['msg']}", param=param) from exc
         result._check(defaults)
         result._resolve(defaults)
+        backchannel = stage_settings("backchannel", defaults.backchannel, result.providerData.get("backchannel"))
+        if backchannel.enabled and (result.text_only or result.audio.input.turn_detection is None):
+            # No user turn the server hears, or no voice to answer in: nothing to listen with.
+            result.providerData["unsupported"] = sorted([*result.providerData["unsupported"], "backchannel.enabled"])
         return result
 
     def _resolve(self, defaults: SessionDefaults) -> None:
@@ -284,6 +290,10 @@ class SessionConfig(_Open):
             if yaml is None and isinstance(data, dict) and data.get("enabled"):
                 raise ProtocolError("unsupported", f"providerData.{key} needs a `{stage}` stage in the pipeline",
                                     param=f"session.providerData.{key}.enabled")
+        asked = self.providerData.get("backchannel")
+        if isinstance(asked, dict) and asked.get("require_pause") is True and not defaults.pause_verdicts:
+            raise ProtocolError("unsupported", "providerData.backchannel.require_pause needs the `turn` stage to judge"
+                                " pauses (its text_model)", param="session.providerData.backchannel.require_pause")
         stt = self.providerData.get("stt")
         if stt is not None and not isinstance(stt, dict):
             raise ProtocolError("invalid_value", "providerData.stt must be an object", param="session.providerData.stt")
