@@ -37,9 +37,9 @@ from pipecat.turns.user_stop.base_user_turn_stop_strategy import BaseUserTurnSto
 
 from cadence.frames import TurnPauseFrame
 
-# The text score is bimodal (fragments ~1e-6, finished sentences 0.05–0.99): read it on a
-# log scale, 1e-4 → 0 and 1e-1 → 1.
-TEXT_FLOOR, TEXT_CEILING = 1e-4, 1e-1
+# The text score (text_turn: a mark or the end after the words) is bimodal (fragments ≤ ~4e-4,
+# finished sentences ~7e-4 to 0.7, mostly above 1e-2): read it on a log scale, 2e-4 → 0, 5e-2 → 1.
+TEXT_FLOOR, TEXT_CEILING = 2e-4, 5e-2
 
 
 def text_confidence(p_text: float) -> float:
