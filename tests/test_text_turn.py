@@ -18,4 +18,6 @@ def test_fragments_read_unfinished_and_sentences_finished(store):
     sentences = {t: text_confidence(form_adjusted(t, scorer.score(t))) for t in SENTENCES}
     assert max(fragments.values()) < 0.25, fragments
     assert min(sentences.values()) > 0.5, sentences
-    assert scorer.score("Tell me about the.") == scorer.score("Tell me about the")  # the closing mark is not read
+    # Whisper's closing mark is not read, spaced or not (two segments joined can leave "autumn .").
+    assert scorer.score("I love autumn .") == scorer.score("I love autumn?") == scorer.score("I love autumn")
+    assert scorer.score("?") == 0.0

@@ -1,10 +1,10 @@
 """A text end-of-utterance score: how likely the words heard so far are a finished message.
 
-The score is the in-process small LM's probability that the user's message ends right
-after the transcript (P(next token = the chat template's end-of-message token)), the
-method LiveKit's turn detector uses with a small LM of its own. A finished sentence
-("What is the capital of France?") scores 0.1–0.99; a fragment ("Nova, tell me about")
-scores ~0. Measured on Qwen2.5-0.5B (../shared/MODELS.md): ~90 ms for a short transcript
+The score is the in-process small LM's probability that the user's words end here: with
+the transcript's closing mark taken off, P(next token = ".", "?", "!" or the chat template's
+end of message), close to the method LiveKit's turn detector uses with a small LM of its own
+(it, too, reads the words without punctuation). A finished sentence ("What is the capital
+of France") mostly scores 1e-2 to 0.7; a fragment ("Tell me about the") ≤ ~4e-4. Measured on Qwen2.5-0.5B (../shared/MODELS.md): ~90 ms for a short transcript
 with the template's prefix cached.
 
 The scorer has its own llama.cpp context on the same (mmap-shared) weights as the chat
@@ -20,14 +20,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+_CLOSING_MARK = re.compile(r"\s*[.!?]+$")
 # ChatML, as the packaged Qwen models use it. The user's text follows the prefix.
-_CLOSING_MARK = re.compile(r"[.!?]+$")
 PREFIX = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
 END_OF_MESSAGE = "<|im_end|>"
 
 
 class TextTurnScorer:
-    """P(end of message | transcript) from a small chat LM, one call at a time per process."""
+    """P(the message ends | the transcript's words) from a small chat LM: the probability that a
+    closing mark or the end of the message comes next (see ``score``); one call at a time."""
 
     def __init__(self, model_path: Path, *, n_ctx: int = 256, n_threads: int = 1):
         from llama_cpp import Llama
@@ -41,7 +42,13 @@ class TextTurnScorer:
                              " ChatML model (e.g. qwen2.5-coder-0.5b-instruct)")
         self._end = end[0]
         # What may follow a finished sentence: the end of the message or its closing mark.
-        marks = {self._llm.tokenize(m.encode(), add_bos=False, special=False)[0] for m in (".", "?", "!")}
+        marks = set()
+        for mark in (".", "?", "!"):  # the token a mark is after a word (not a spaced variant)
+            word = self._llm.tokenize(b"a", add_bos=False, special=False)
+            with_mark = self._llm.tokenize(b"a" + mark.encode(), add_bos=False, special=False)
+            if with_mark[:-1] != word:
+                raise ValueError(f"{model_path.name}: {mark!r} after a word is not one token of its own")
+            marks.add(with_mark[-1])
         self._ends = sorted({self._end, *marks})
         self._room = n_ctx - len(self._prefix) - 1
         self._lock = threading.Lock()

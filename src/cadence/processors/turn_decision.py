@@ -190,7 +190,7 @@ class FusedTurnStopStrategy(BaseUserTurnStopStrategy):
             pass
         text = " ".join(self._texts)
         p_text = None
-        if self._scorer is not None and text:
+        if self._scorer is not None and _WORD.search(text):  # marks alone ("?"): audio decides
             try:
                 p_text = form_adjusted(text, await self._scorer.ascore(text))
             except Exception as exc:  # a failing scorer must not end (or hang) turns: audio decides
