@@ -41,6 +41,29 @@ def stage_settings(key: str, yaml: BaseModel | None, data: Any) -> Any:
         raise ProtocolError("invalid_value", f"{param}: {error['msg']}", param=param) from exc
 
 
+def check_knobs(provider_data: dict[str, Any], defaults: Any) -> None:
+    """ProtocolError naming the field for knobs a session cannot have (``defaults``: the
+    session's SessionDefaults): a wrong value, a stage the pipeline lacks, ``require_pause``
+    without pause verdicts."""
+    for key, stage, yaml in (("responsiveness", "filler", defaults.filler),
+                             ("backchannel", "backchannel", defaults.backchannel)):
+        data = provider_data.get(key)
+        stage_settings(key, yaml, data)
+        if yaml is None and isinstance(data, dict) and data.get("enabled"):
+            raise ProtocolError("unsupported", f"providerData.{key} needs a `{stage}` stage in the pipeline",
+                                param=f"session.providerData.{key}.enabled")
+    asked = provider_data.get("backchannel")
+    if isinstance(asked, dict) and asked.get("require_pause") is True and not defaults.pause_verdicts:
+        raise ProtocolError("unsupported", "providerData.backchannel.require_pause needs the `turn` stage to judge"
+                            " pauses (its text_model)", param="session.providerData.backchannel.require_pause")
+
+
+def listens_in_vain(provider_data: dict[str, Any], defaults: Any, nothing_to_listen_with: bool) -> bool:
+    """Backchannels are on, but the session has no user turn the server hears or no voice."""
+    return nothing_to_listen_with and stage_settings("backchannel", defaults.backchannel,
+                                                     provider_data.get("backchannel")).enabled
+
+
 def unsupported(provider_data: dict[str, Any]) -> list[str]:
     """The small-LLM fields the session was given (``responsiveness.small_model``, ...)."""
     found = []

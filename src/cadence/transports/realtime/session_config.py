@@ -23,7 +23,7 @@ from cadence.processors.backchannel import BackchannelParams
 from cadence.processors.filler import FillerParams
 from cadence.stages import StageRoles
 from cadence.transports.realtime.protocol import ProtocolError, error_param, new_id
-from cadence.transports.realtime.listening import stage_settings, unsupported
+from cadence.transports.realtime.listening import check_knobs, listens_in_vain, unsupported
 
 # providerData features Cadence accepts but does not act on yet; reported, never ignored.
 NOT_YET = {"tts"}
@@ -238,9 +238,7 @@ class SessionConfig(_Open):
             raise ProtocolError("invalid_value", f"{param}: {error['msg']}", param=param) from exc
         result._check(defaults)
         result._resolve(defaults)
-        backchannel = stage_settings("backchannel", defaults.backchannel, result.providerData.get("backchannel"))
-        if backchannel.enabled and (result.text_only or result.audio.input.turn_detection is None):
-            # No user turn the server hears, or no voice to answer in: nothing to listen with.
+        if listens_in_vain(result.providerData, defaults, result.text_only or result.audio.input.turn_detection is None):
             result.providerData["unsupported"] = sorted([*result.providerData["unsupported"], "backchannel.enabled"])
         return result
 
@@ -283,17 +281,7 @@ class SessionConfig(_Open):
         if self.output_modalities == ["audio"] and not defaults.speaks:
             raise ProtocolError("invalid_value", "this pipeline has no tts stage: output_modalities must be ['text']",
                                 param="session.output_modalities")
-        for key, stage, yaml in (("responsiveness", "filler", defaults.filler),
-                                 ("backchannel", "backchannel", defaults.backchannel)):
-            data = self.providerData.get(key)
-            stage_settings(key, yaml, data)  # raises naming the field
-            if yaml is None and isinstance(data, dict) and data.get("enabled"):
-                raise ProtocolError("unsupported", f"providerData.{key} needs a `{stage}` stage in the pipeline",
-                                    param=f"session.providerData.{key}.enabled")
-        asked = self.providerData.get("backchannel")
-        if isinstance(asked, dict) and asked.get("require_pause") is True and not defaults.pause_verdicts:
-            raise ProtocolError("unsupported", "providerData.backchannel.require_pause needs the `turn` stage to judge"
-                                " pauses (its text_model)", param="session.providerData.backchannel.require_pause")
+        check_knobs(self.providerData, defaults)  # raises naming the field
         stt = self.providerData.get("stt")
         if stt is not None and not isinstance(stt, dict):
             raise ProtocolError("invalid_value", "providerData.stt must be an object", param="session.providerData.stt")
