@@ -170,6 +170,8 @@ def test_an_unfinished_form_holds_the_text_score_down():
     assert form_adjusted("My favorite thing to cook is...", 0.16) < TEXT_FLOOR  # trails off
     assert form_adjusted("Nova,", 0.5) < TEXT_FLOOR  # a name, then the pause a comma makes
     assert TEXT_FLOOR < form_adjusted("Nova.", 0.018) <= 2 * TEXT_FLOOR  # a word alone: held low, not to 0
+    assert form_adjusted("No, B.", 0.08) <= 2 * TEXT_FLOOR  # "Nova," misheard: an opener, held like a name
+    assert form_adjusted("Yes, please.", 0.5) == 0.5 and form_adjusted("No, thanks.", 0.5) == 0.5
     assert form_adjusted("Yes.", 0.9) == 0.9 and form_adjusted("What is the capital of France?", 0.99) == 0.99
 
 

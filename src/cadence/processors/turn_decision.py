@@ -54,6 +54,7 @@ def text_confidence(p_text: float) -> float:
 COMPLETE_ONE_WORD = frozenset(
     "yes yeah yep no nope okay ok sure thanks thank hello hi hey bye goodbye goodnight right fine great cool "
     "nothing maybe please sorry what why how when where who really absolutely definitely".split())
+COMPLETE_TAILS = frozenset("please thanks too though then now again".split())
 _WORD = re.compile(r"[\w']+")
 
 
@@ -66,7 +67,10 @@ def form_adjusted(text: str, p_text: float) -> float:
     if stripped.endswith(("...", "…", ",", "-", "—", "–")):
         return min(p_text, TEXT_FLOOR / 10)
     words = _WORD.findall(stripped.lower())
-    if len(words) == 1 and words[0] not in COMPLETE_ONE_WORD:
+    # "Nova, …" misheard as two words ("No, B."): a comma after one word, then a word that does
+    # not close a reply by itself ("Yes, please." does), is an opener like a lone name.
+    opener = len(words) == 2 and "," in stripped and words[1] not in COMPLETE_ONE_WORD | COMPLETE_TAILS
+    if (len(words) == 1 and words[0] not in COMPLETE_ONE_WORD) or opener:
         # Held low, not to nothing: a one-word answer ("Paris.") still ends its turn, after a
         # second or so of silence (the graded wait), not after the longest one.
         return min(p_text, 2 * TEXT_FLOOR)
