@@ -3,8 +3,6 @@ pipecat's own UserTurnProcessor with a scripted analyzer and scorer (test double
 
 from __future__ import annotations
 
-import math
-
 import asyncio
 
 import pytest
@@ -33,8 +31,8 @@ from cadence.processors.turn_decision import (
 
 def test_text_confidence_reads_the_bimodal_score_on_a_log_scale():
     assert text_confidence(0.0) == 0.0 and text_confidence(1e-6) == 0.0
-    assert text_confidence(0.5) == 1.0 and text_confidence(0.05) == pytest.approx(1.0)
-    assert text_confidence(1e-3) == pytest.approx(math.log(5) / math.log(250))
+    assert text_confidence(0.5) == 1.0 and text_confidence(0.1) == pytest.approx(1.0)
+    assert text_confidence(1e-3) == pytest.approx(1 / 3)
 
 
 def test_either_score_near_zero_holds_the_turn_open():
@@ -165,13 +163,11 @@ async def test_configure_moves_the_threshold_and_the_longest_wait():
 
 
 def test_an_unfinished_form_holds_the_text_score_down():
-    from cadence.processors.turn_decision import TEXT_FLOOR, form_adjusted
+    from cadence.processors.turn_decision import form_adjusted
 
-    assert form_adjusted("My favorite thing to cook is...", 0.16) < TEXT_FLOOR  # trails off
-    assert form_adjusted("Nova,", 0.5) < TEXT_FLOOR  # a name, then the pause a comma makes
-    assert TEXT_FLOOR < form_adjusted("Nova.", 0.018) <= 2 * TEXT_FLOOR  # a word alone: held low, not to 0
-    assert form_adjusted("No, B.", 0.08) <= 2 * TEXT_FLOOR  # "Nova," misheard: an opener, held like a name
-    assert form_adjusted("Yes, please.", 0.5) == 0.5 and form_adjusted("No, thanks.", 0.5) == 0.5
+    assert form_adjusted("My favorite thing to cook is...", 0.16) < 1e-4  # trails off
+    assert form_adjusted("Nova,", 0.5) < 1e-4  # a name, then the pause a comma makes
+    assert form_adjusted("Nova.", 0.018) <= 2e-4  # a word alone: held low, so the turn waits a while
     assert form_adjusted("Yes.", 0.9) == 0.9 and form_adjusted("What is the capital of France?", 0.99) == 0.99
 
 

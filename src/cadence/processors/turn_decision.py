@@ -37,9 +37,9 @@ from pipecat.turns.user_stop.base_user_turn_stop_strategy import BaseUserTurnSto
 
 from cadence.frames import TurnPauseFrame
 
-# The text score (text_turn: a mark or the end after the words) is bimodal (fragments ≤ ~4e-4,
-# finished sentences ~7e-4 to 0.7, mostly above 1e-2): read it on a log scale, 2e-4 → 0, 5e-2 → 1.
-TEXT_FLOOR, TEXT_CEILING = 2e-4, 5e-2
+# The text score is bimodal (fragments ~1e-6, finished sentences 0.05–0.99): read it on a
+# log scale, 1e-4 → 0 and 1e-1 → 1.
+TEXT_FLOOR, TEXT_CEILING = 1e-4, 1e-1
 
 
 def text_confidence(p_text: float) -> float:
@@ -54,7 +54,6 @@ def text_confidence(p_text: float) -> float:
 COMPLETE_ONE_WORD = frozenset(
     "yes yeah yep no nope okay ok sure thanks thank hello hi hey bye goodbye goodnight right fine great cool "
     "nothing maybe please sorry what why how when where who really absolutely definitely".split())
-COMPLETE_TAILS = frozenset("please thanks too though then now again".split())
 _WORD = re.compile(r"[\w']+")
 
 
@@ -67,10 +66,7 @@ def form_adjusted(text: str, p_text: float) -> float:
     if stripped.endswith(("...", "…", ",", "-", "—", "–")):
         return min(p_text, TEXT_FLOOR / 10)
     words = _WORD.findall(stripped.lower())
-    # "Nova, …" misheard as two words ("No, B."): a comma after one word, then a word that does
-    # not close a reply by itself ("Yes, please." does), is an opener like a lone name.
-    opener = len(words) == 2 and "," in stripped and words[1] not in COMPLETE_ONE_WORD | COMPLETE_TAILS
-    if (len(words) == 1 and words[0] not in COMPLETE_ONE_WORD) or opener:
+    if len(words) == 1 and words[0] not in COMPLETE_ONE_WORD:
         # Held low, not to nothing: a one-word answer ("Paris.") still ends its turn, after a
         # second or so of silence (the graded wait), not after the longest one.
         return min(p_text, 2 * TEXT_FLOOR)
@@ -194,7 +190,7 @@ class FusedTurnStopStrategy(BaseUserTurnStopStrategy):
             pass
         text = " ".join(self._texts)
         p_text = None
-        if self._scorer is not None and _WORD.search(text):  # marks alone ("?"): audio decides
+        if self._scorer is not None and text:
             try:
                 p_text = form_adjusted(text, await self._scorer.ascore(text))
             except Exception as exc:  # a failing scorer must not end (or hang) turns: audio decides
