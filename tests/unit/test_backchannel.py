@@ -97,3 +97,22 @@ async def test_on_a_media_transport_it_plays_without_the_bot_speaking():
     _, up = await run_test(out, frames_to_send=[frame, SleepFrame(0.5)], expected_down_frames=None)
     assert sum(len(w) for w in written) >= 9600 * 0.9
     assert not any(isinstance(f, BotStartedSpeakingFrame) for f in up), up
+
+
+class FailingTTSDouble(FrameProcessor):
+    """A TTS double whose phrases cannot be rendered."""
+
+    async def render_phrase(self, text: str) -> tuple[bytes, int]:
+        raise RuntimeError("voice unavailable")
+
+
+async def test_a_phrase_that_cannot_be_rendered_is_reported_not_silently_dropped():
+    from pipecat.frames.frames import ErrorFrame
+
+    injector = BackchannelInjector(BackchannelParams(enabled=True, min_speech_ms=0, min_gap_ms=0, require_pause=True),
+                                   tts=FailingTTSDouble())
+    down, up = await run_test(injector, frames_to_send=[SleepFrame(0.05), UserStartedSpeakingFrame(), *speech(0.2),
+                                                        *pause()], expected_down_frames=None)
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert errors and "voice unavailable" in errors[0].error and not errors[0].fatal
+    assert not any(isinstance(f, BackchannelAudioFrame) for f in down)  # and the pipeline went on

@@ -27,7 +27,7 @@ import time
 from typing import Annotated
 
 from loguru import logger
-from pipecat.audio.utils import create_file_resampler
+from pipecat.audio.utils import create_file_resampler, scale_audio
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
@@ -65,13 +65,6 @@ class BackchannelParams(Spec):
         ["Mm-hm.", "Yeah.", "Right."], min_length=1, max_length=8, description="Phrases (≤ 32 characters), in turn.")
 
 
-def _scaled(pcm: bytes, gain: float) -> bytes:
-    import numpy as np
-
-    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) * gain
-    return np.clip(samples, -32768, 32767).astype(np.int16).tobytes()
-
-
 class BackchannelInjector(FrameProcessor):
     """Plays short acknowledgements at moments the user's turn is unfinished (see the module)."""
 
@@ -105,7 +98,7 @@ class BackchannelInjector(FrameProcessor):
         """Synthesize the phrases once, in the TTS's voice (Piper's phrase cache shares them)."""
         render = getattr(self._tts, "render_phrase", None)
         if render is None:  # a TTS whose audio only comes as reply frames cannot lend it
-            logger.warning(f"{self}: the tts stage cannot render phrases on their own: no backchannels")
+            await self.push_error("the tts stage cannot render phrases on their own: no backchannels")
             return
         resampler = create_file_resampler()
         for text in list(self.params.phrases):
@@ -118,8 +111,8 @@ class BackchannelInjector(FrameProcessor):
                 # keep a remainder to play in front of the next reply.
                 block = int(self._rate * 0.08) * 2
                 self._audio[text] = pcm + b"\x00" * (-len(pcm) % block)
-            except Exception as exc:  # a phrase that cannot be said is skipped, loudly
-                logger.warning(f"{self}: cannot synthesize a backchannel phrase: {exc}")
+            except Exception as exc:  # a phrase that cannot be said is skipped, and the client told
+                await self.push_error(f"cannot synthesize backchannel phrase {text!r}: {exc}")
 
     async def setup(self, setup: FrameProcessorSetup):
         await super().setup(setup)
@@ -178,7 +171,7 @@ class BackchannelInjector(FrameProcessor):
         self.played.append((now, text))
         del self.played[:-64]
         logger.debug(f"{self}: backchannel")
-        frame = BackchannelAudioFrame(_scaled(audio, p.volume_gain), sample_rate=self._rate, num_channels=1, text=text)
+        frame = BackchannelAudioFrame(scale_audio(audio, p.volume_gain), sample_rate=self._rate, num_channels=1, text=text)
         await self.push_frame(frame)
 
     def _start_ticker(self) -> None:

@@ -72,7 +72,7 @@ class SessionEvents(BaseObserver):
         if data.direction != FrameDirection.DOWNSTREAM:
             # A service reports a failure upstream (pipecat's push_error), once, from itself.
             if isinstance(frame, ErrorFrame) and source is frame.processor:
-                for role in ("llm", "tts", "stt"):
+                for role in ("llm", "tts", "stt", "backchannel"):
                     if source is getattr(roles, role):
                         hooks.on_service_error(role, frame.error)
             return

@@ -319,7 +319,7 @@ class RealtimeSession(ItemEvents):
             self._release()  # the turn's user item first
             response = self.responses.start(new_id("resp"))
             self.emit({"type": "response.created", "response": response.resource()})
-        if role != "stt" and response is not None and not response.done:
+        if role in ("llm", "tts") and response is not None and not response.done:  # a reply's own service
             self._finish_response(response, "failed", error=event)
 
     def on_interruption(self) -> None:
@@ -353,8 +353,10 @@ class RealtimeSession(ItemEvents):
         self.emit(response.message.audio_delta(wire, len(pcm) / 2 / WIRE_RATE * 1000))
 
     async def _on_backchannel(self, frame: Any) -> None:
-        # An encoder of its own: a resampler shared with replies would carry one's tail into the other.
-        wire = await WireAudio().encode(frame.audio, self.config.audio.output.format.type)
+        kind = self.config.audio.output.format.type
+        # G.711 resamples: an encoder of its own, or a resampler shared with replies would carry
+        # one's tail into the other. audio/pcm goes out as it is.
+        wire = frame.audio if kind == "audio/pcm" else await WireAudio().encode(frame.audio, kind)
         self.emit(backchannel_event(frame, wire))
 
     async def _feed(self, pcm: bytes) -> None:
