@@ -3,7 +3,10 @@ pipecat's own UserTurnProcessor with a scripted analyzer and scorer (test double
 
 from __future__ import annotations
 
+import math
+
 import asyncio
+import time
 
 import pytest
 from pipecat.audio.turn.base_turn_analyzer import EndOfTurnState
@@ -20,6 +23,7 @@ from pipecat.tests.utils import SleepFrame, run_test
 from pipecat.turns.user_turn_processor import UserTurnProcessor
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
+from cadence.frames import ReplyHoldFrame
 from cadence.processors.smart_turn import SwitchableVADTurnStart
 from cadence.processors.turn_decision import (
     FusedTurnStopStrategy,
@@ -31,8 +35,8 @@ from cadence.processors.turn_decision import (
 
 def test_text_confidence_reads_the_bimodal_score_on_a_log_scale():
     assert text_confidence(0.0) == 0.0 and text_confidence(1e-6) == 0.0
-    assert text_confidence(0.5) == 1.0 and text_confidence(0.1) == pytest.approx(1.0)
-    assert text_confidence(1e-3) == pytest.approx(1 / 3)
+    assert text_confidence(0.5) == 1.0 and text_confidence(0.05) == pytest.approx(1.0)
+    assert text_confidence(1e-3) == pytest.approx(math.log(5) / math.log(250))
 
 
 def test_either_score_near_zero_holds_the_turn_open():
@@ -163,23 +167,34 @@ async def test_configure_moves_the_threshold_and_the_longest_wait():
 
 
 def test_an_unfinished_form_holds_the_text_score_down():
-    from cadence.processors.turn_decision import form_adjusted
+    from cadence.processors.turn_decision import TEXT_FLOOR, form_adjusted
 
-    assert form_adjusted("My favorite thing to cook is...", 0.16) < 1e-4  # trails off
-    assert form_adjusted("Nova,", 0.5) < 1e-4  # a name, then the pause a comma makes
-    assert form_adjusted("Nova.", 0.018) <= 2e-4  # a word alone: held low, so the turn waits a while
+    assert form_adjusted("My favorite thing to cook is...", 0.16) < TEXT_FLOOR  # trails off
+    assert form_adjusted("Nova,", 0.5) < TEXT_FLOOR  # a name, then the pause a comma makes
+    assert TEXT_FLOOR < form_adjusted("Nova.", 0.018) <= 2 * TEXT_FLOOR  # a word alone: held low, not to 0
+    assert form_adjusted("No, B.", 0.08) <= 2 * TEXT_FLOOR  # "Nova," misheard: an opener, held like a name
+    assert form_adjusted("Yes, please.", 0.5) == 0.5 and form_adjusted("No, thanks.", 0.5) == 0.5
     assert form_adjusted("Yes.", 0.9) == 0.9 and form_adjusted("What is the capital of France?", 0.99) == 0.99
 
 
-async def test_a_statement_waits_a_little_longer_than_a_question():
+async def test_a_statement_ends_at_once_but_its_reply_is_held_a_little_longer_than_a_question_s():
     scorer = ScriptedScorer({"I love autumn.", "Do you?"})
     statement = FusedTurnStopStrategy(analyzer=ScriptedAnalyzer(0.9), scorer=scorer, statement_wait_secs=0.3)
+    before = time.monotonic()
     down, _ = await run_test(turn_processor(statement), frames_to_send=spoken("I love autumn.", 0.1))
-    assert turn_frames(down) == ["UserStartedSpeakingFrame"]  # not yet: a second sentence may follow
-    assert statement.last_verdict.wait_secs == pytest.approx(0.3)
+    # Ended at once (the reply is made meanwhile), its reply held until 0.3 s after the decision.
+    assert turn_frames(down) == ["UserStartedSpeakingFrame", "UserStoppedSpeakingFrame"]
+    holds = [f for f in down if isinstance(f, ReplyHoldFrame)]
+    assert len(holds) == 1 and before + 0.3 < holds[0].until < time.monotonic() + 0.3
+    kinds = [type(f).__name__ for f in down]
+    assert kinds.index("ReplyHoldFrame") < kinds.index("UserStoppedSpeakingFrame")  # armed before the reply starts
+    assert statement.last_verdict.wait_secs == 0.0
     question = FusedTurnStopStrategy(analyzer=ScriptedAnalyzer(0.9), scorer=scorer, statement_wait_secs=0.3)
     down, _ = await run_test(turn_processor(question), frames_to_send=spoken("Do you?", 0.1))
     assert turn_frames(down) == ["UserStartedSpeakingFrame", "UserStoppedSpeakingFrame"]
+    decided = time.monotonic()  # a question's reply is held by nothing but speech beginning
+    assert [f.until < decided for f in down if isinstance(f, ReplyHoldFrame)] == [True]
     eager = FusedTurnStopStrategy(analyzer=ScriptedAnalyzer(0.9), scorer=scorer, threshold=0.0, statement_wait_secs=0.3)
     down, _ = await run_test(turn_processor(eager), frames_to_send=spoken("I love autumn.", 0.1))
     assert turn_frames(down) == ["UserStartedSpeakingFrame", "UserStoppedSpeakingFrame"]  # threshold 0: at once
+    assert [f.until < time.monotonic() for f in down if isinstance(f, ReplyHoldFrame)] == [True]

@@ -51,3 +51,12 @@ class BackchannelAudioFrame(OutputAudioRawFrame):
     and it never reaches the context or a transcript."""
 
     text: str = ""
+
+
+@dataclass
+class ReplyHoldFrame(SystemFrame):
+    """The turn stage ended a turn that may still go on (a statement): the reply to it is
+    made at once but not heard before ``until`` (``time.monotonic()``), so speech resuming
+    by then still continues the turn (``TurnResumption``) instead of talking over a reply."""
+
+    until: float = 0.0

@@ -21,6 +21,7 @@ from pipecat.utils.types import NOT_GIVEN, NotGiven
 
 from cadence.frames import PrerenderSpeechFrame
 from cadence.processors.clause_aggregator import FirstClauseAggregator
+from cadence.processors.reply_hold import ReplyHoldMixin
 
 SHORT_PHRASE_CHARS = 48  # phrases this short (fillers, backchannels) are kept once synthesized
 _PHRASES: OrderedDict[tuple, list[Any]] = OrderedDict()  # process-wide, bounded (LRU)
@@ -76,14 +77,14 @@ class ProsodyPiperSettings(PiperTTSSettings):
     speed: float | NotGiven = field(default_factory=lambda: NOT_GIVEN)
 
 
-class SharedPiperTTSService(PiperTTSService):
+class SharedPiperTTSService(ReplyHoldMixin, PiperTTSService):
     """PiperTTSService on a voice loaded once per process, with speed/noise/volume settings."""
 
     Settings = ProsodyPiperSettings
 
     def __init__(self, *, voice: PiperVoice, voice_name: str, speed: float = 1.0, noise_scale: float | None = None,
                  noise_w_scale: float | None = None, volume: float = 1.0, first_clause_words: int = 3,
-                 first_phrase_words: int = 0,
+                 first_phrase_words: int = 0, vad: Any = None,
                  **kwargs: Any):
         # Skip PiperTTSService.__init__: it loads (or downloads) a voice per service.
         # (Listed in tests/unit/test_pipecat_canary.py.)
@@ -94,6 +95,7 @@ class SharedPiperTTSService(PiperTTSService):
             settings=self.Settings(model=None, voice=voice_name, language=None, speed=speed),
             **kwargs,
         )
+        self._init_reply_hold(vad)
         syn_config = SynthesisConfig(length_scale=1.0 / speed, noise_scale=noise_scale,
                                      noise_w_scale=noise_w_scale, volume=volume)
         self._voice = _ProsodyVoice(voice, syn_config)

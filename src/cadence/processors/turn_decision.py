@@ -35,11 +35,11 @@ from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_stop.base_user_turn_stop_strategy import BaseUserTurnStopStrategy
 
-from cadence.frames import TurnPauseFrame
+from cadence.frames import ReplyHoldFrame, TurnPauseFrame
 
-# The text score is bimodal (fragments ~1e-6, finished sentences 0.05–0.99): read it on a
-# log scale, 1e-4 → 0 and 1e-1 → 1.
-TEXT_FLOOR, TEXT_CEILING = 1e-4, 1e-1
+# The text score (text_turn: a mark or the end after the words) is bimodal (fragments ≤ ~4e-4,
+# finished sentences ~7e-4 to 0.7, mostly above 1e-2): read it on a log scale, 2e-4 → 0, 5e-2 → 1.
+TEXT_FLOOR, TEXT_CEILING = 2e-4, 5e-2
 
 
 def text_confidence(p_text: float) -> float:
@@ -54,6 +54,7 @@ def text_confidence(p_text: float) -> float:
 COMPLETE_ONE_WORD = frozenset(
     "yes yeah yep no nope okay ok sure thanks thank hello hi hey bye goodbye goodnight right fine great cool "
     "nothing maybe please sorry what why how when where who really absolutely definitely".split())
+COMPLETE_TAILS = frozenset("please thanks too though then now again".split())
 _WORD = re.compile(r"[\w']+")
 
 
@@ -66,7 +67,10 @@ def form_adjusted(text: str, p_text: float) -> float:
     if stripped.endswith(("...", "…", ",", "-", "—", "–")):
         return min(p_text, TEXT_FLOOR / 10)
     words = _WORD.findall(stripped.lower())
-    if len(words) == 1 and words[0] not in COMPLETE_ONE_WORD:
+    # "Nova, …" misheard as two words ("No, B."): a comma after one word, then a word that does
+    # not close a reply by itself ("Yes, please." does), is an opener like a lone name.
+    opener = len(words) == 2 and "," in stripped and words[1] not in COMPLETE_ONE_WORD | COMPLETE_TAILS
+    if (len(words) == 1 and words[0] not in COMPLETE_ONE_WORD) or opener:
         # Held low, not to nothing: a one-word answer ("Paris.") still ends its turn, after a
         # second or so of silence (the graded wait), not after the longest one.
         return min(p_text, 2 * TEXT_FLOOR)
@@ -190,15 +194,18 @@ class FusedTurnStopStrategy(BaseUserTurnStopStrategy):
             pass
         text = " ".join(self._texts)
         p_text = None
-        if self._scorer is not None and text:
+        if self._scorer is not None and _WORD.search(text):  # marks alone ("?"): audio decides
             try:
                 p_text = form_adjusted(text, await self._scorer.ascore(text))
             except Exception as exc:  # a failing scorer must not end (or hang) turns: audio decides
                 logger.warning(f"{self}: text turn score failed ({exc}); deciding on audio alone")
         score = fused_score(p_audio, p_text, self.text_weight)
         wait = wait_after_stop(score, self.threshold, self.stop_secs)
+        hold = 0.0
         if p_text is not None and text.rstrip().endswith(".") and 0 < self.threshold < 1:
-            wait = max(wait, self.statement_wait_secs)  # a statement more often goes on than a question does
+            # A statement more often goes on than a question does: its reply is made at once
+            # but not heard before this much silence (reply_hold.py), unless speech resumes.
+            hold = max(0.0, self.statement_wait_secs - wait)
         self.last_verdict = TurnVerdict(p_audio, p_text, score, wait, time.monotonic() - stopped)
         logger.debug(f"{self}: end of turn p_audio={p_audio:.3f} p_text={p_text} score={score:.3f} wait={wait:.2f}s")
         # Listeners (backchannels) may speak into a pause the model holds open.
@@ -207,6 +214,8 @@ class FusedTurnStopStrategy(BaseUserTurnStopStrategy):
         if wait > 0:
             await asyncio.sleep(wait)
         self._decision = None  # ending the turn resets this strategy, which must not cancel itself
+        if not self._speaking:  # even with no hold, the reply's first audio waits out speech beginning
+            await self.push_frame(ReplyHoldFrame(until=time.monotonic() + hold))
         await self._end()
 
     async def _end(self) -> None:
