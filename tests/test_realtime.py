@@ -183,7 +183,7 @@ async def test_bad_input_gets_errors_and_the_session_keeps_working(url):
              "invalid_audio", "audio"),
             (json.dumps({"type": "session.update", "session": {"type": "realtime", "voiceId": "joe"}, "event_id": "e4"}),
              "unsupported_field", "session.voiceId"),
-            (json.dumps({"type": "session.update", "session": {"type": "realtime", "audio": {"output": {"voice": "alloy"}}},
+            (json.dumps({"type": "session.update", "session": {"type": "realtime", "audio": {"output": {"voice": "no-such-voice"}}},
                          "event_id": "e5"}), "invalid_value", "session.audio.output.voice"),
             ("x" * (5 * 1024 * 1024), "message_too_large", None),
             (json.dumps({"type": "conversation.item.retrieve", "item_id": "item_nope", "event_id": "e6"}),

@@ -11,9 +11,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from cadence.api.memory import memory_routes
+from cadence.api.voices import voice_routes
 from cadence.pipelines.builder import PipelineFactory
 from cadence.router.http import openai_error, router_routes
 from cadence.transports.realtime.routes import realtime_routes
+from cadence.voice.catalog import pipeline_catalog
 from cadence.transports.realtime.webrtc import close_webrtc_sessions, webrtc_routes
 
 OPEN_PATHS = {"/healthz", "/"}
@@ -54,6 +56,7 @@ def create_app(factory: PipelineFactory) -> FastAPI:
     memory = factory.config.config.memory
     app.include_router(router_routes(factory.router, factory.memory.shape_chat if memory.router_api else None))
     app.include_router(memory_routes(factory.memory))
+    app.include_router(voice_routes(pipeline_catalog(factory.config.params_of("tts"), factory.config.config.voices)))
     authorized = lambda headers, query: not keys or _authorized(headers, keys)  # noqa: E731
     transport = factory.config.config.transport
     if transport.serves("websocket"):

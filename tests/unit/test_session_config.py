@@ -145,7 +145,7 @@ def test_turn_detection_null_means_the_client_commits(defaults):
 
 
 @pytest.mark.parametrize("update, param", [
-    ({"audio": {"output": {"voice": "alloy"}}}, "session.audio.output.voice"),
+    ({"audio": {"output": {"voice": "no-such-voice"}}}, "session.audio.output.voice"),
     ({"audio": {"output": {"speed": 3}}}, "session.audio.output.speed"),
     ({"output_modalities": ["audio", "text"]}, "session.output_modalities"),
     ({"output_modalities": ["video"]}, "session.output_modalities.0"),

@@ -198,3 +198,12 @@ async def test_a_statement_ends_at_once_but_its_reply_is_held_a_little_longer_th
     down, _ = await run_test(turn_processor(eager), frames_to_send=spoken("I love autumn.", 0.1))
     assert turn_frames(down) == ["UserStartedSpeakingFrame", "UserStoppedSpeakingFrame"]  # threshold 0: at once
     assert [f.until < time.monotonic() for f in down if isinstance(f, ReplyHoldFrame)] == [True]
+
+async def test_where_no_tts_holds_replies_a_statement_s_turn_waits_itself():
+    strategy = FusedTurnStopStrategy(analyzer=ScriptedAnalyzer(0.9), scorer=ScriptedScorer({"I love autumn."}),
+                                     statement_wait_secs=0.3)
+    strategy.hold_replies = False  # e.g. a text-only session: nothing would hold the reply
+    down, _ = await run_test(turn_processor(strategy), frames_to_send=spoken("I love autumn.", 0.1))
+    assert turn_frames(down) == ["UserStartedSpeakingFrame"]  # not yet: a second sentence may follow
+    assert strategy.last_verdict.wait_secs == pytest.approx(0.3)
+    assert not [f for f in down if isinstance(f, ReplyHoldFrame)]

@@ -1,1 +1,1 @@
-"""REST routes beside the realtime ones (memory today; TTS, voices and usage next)."""
+"""REST routes beside the realtime ones (memory and voices today; TTS and usage next)."""

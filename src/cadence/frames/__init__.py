@@ -55,8 +55,8 @@ class BackchannelAudioFrame(OutputAudioRawFrame):
 
 @dataclass
 class ReplyHoldFrame(SystemFrame):
-    """The turn stage ended a turn that may still go on (a statement): the reply to it is
-    made at once but not heard before ``until`` (``time.monotonic()``), so speech resuming
-    by then still continues the turn (``TurnResumption``) instead of talking over a reply."""
+    """The turn stage ended a turn: its reply is made at once but not heard before ``until``
+    (``time.monotonic()``; later than now after a statement, which may still go on) nor while
+    speech is beginning, so speech resuming still continues the turn (``TurnResumption``)."""
 
     until: float = 0.0

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, model_validator
 
 from cadence.stages import Spec
+from cadence.voice.catalog import VoiceEntry
 
 
 class ServerSection(Spec):
@@ -171,6 +172,11 @@ class CadenceConfig(Spec):
     session: SessionSection = Field(default_factory=SessionSection)
     router: RouterSection = Field(default_factory=RouterSection)
     memory: MemorySection = Field(default_factory=MemorySection)
+    voices: dict[str, VoiceEntry] = Field(
+        default_factory=dict, description="Named voices clients may ask for (audio.output.voice): name → an engine"
+        " voice with its prosody. OpenAI's and Inworld's stock names alias onto these by gender, else onto the"
+        " tts stage's voice."
+    )
     pipeline: list[dict[str, Any]] = Field(
         description="Processor entries in frame order, each {type: NAME, ...params}."
     )

@@ -78,12 +78,30 @@ def validate(loaded: LoadedConfig, registry: Registry) -> ValidatedConfig:
         if not pipeline:
             problems.append(f"{loaded.locate(('pipeline',))}: pipeline: expected at least one processor entry")
 
+    if config is not None:
+        problems += _voice_problems(config, stages, loaded)
     if problems:
         header = f"{loaded.path or 'config'}: {len(problems)} problem(s):"
         raise ConfigError("\n".join([header, *("  " + p for p in problems)]))
     assert config is not None
     return ValidatedConfig(config=config, stages=stages, source=str(loaded.path or "<string>"),
                            base_dir=loaded.path.parent if loaded.path else None)
+
+
+def _voice_problems(config: CadenceConfig, stages: list[StageConfig], loaded: LoadedConfig) -> list[str]:
+    from cadence.models import PACKAGED_MODELS
+
+    problems = []
+    has_tts = any(stage.spec.name == "tts" for stage in stages)
+    for name, entry in config.voices.items():
+        path: KeyPath = ("voices", name, "voice")
+        if not has_tts:
+            problems.append(f"{loaded.locate(('voices', name))}: voices.{name}: the pipeline has no tts stage to speak it")
+        elif entry.voice not in PACKAGED_MODELS and not (loaded.path.parent if loaded.path else Path()).joinpath(
+                Path(entry.voice).expanduser()).exists():
+            problems.append(f"{loaded.locate(path)}: {format_key_path(path)}: {entry.voice!r} is neither a packaged"
+                            " voice (en_US-joe-medium) nor an existing .onnx path")
+    return problems
 
 
 def _validate_entry(

@@ -34,8 +34,8 @@ class TextTurnScorer:
     def __init__(self, model_path: Path, *, n_ctx: int = 256, n_threads: int | None = None):
         from llama_cpp import Llama
 
-        # Two threads: a score is ~70 ms instead of ~130 ms on one (it runs while the reply's
-        # LLM is idle: between the user's words and the request it decides).
+        # Two threads: a score is ~70 ms instead of ~130 ms on one, measured alone (in a
+        # session, 85–185 ms: it shares the cores with Whisper's tail and a held reply's LLM).
         n_threads = n_threads or min(2, os.cpu_count() or 1)
 
         self._llm = Llama(str(model_path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,

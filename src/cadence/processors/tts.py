@@ -36,7 +36,7 @@ def build(params: TTSParams, context: BuildContext) -> Stage:
                                     noise_w_scale=params.noise_w_scale, volume=params.volume,
                                     first_clause_words=params.first_clause_words,
                                     first_phrase_words=params.first_phrase_words,
-                                    vad=context.roles.vad_analyzer)  # its first audio waits out speech beginning
+                                    vad=context.roles.vad_analyzer, voice_loader=context.store.piper_voice)  # its first audio waits out speech beginning
     context.roles.tts = service
     return Stage(service)
 

@@ -10,6 +10,7 @@ import asyncio
 import threading
 from collections import OrderedDict
 from dataclasses import astuple, dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from piper import PiperVoice, SynthesisConfig
@@ -75,6 +76,8 @@ class ProsodyPiperSettings(PiperTTSSettings):
     ``TTSUpdateSettingsFrame`` like any pipecat TTS setting."""
 
     speed: float | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+    noise_scale: float | None | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+    noise_w_scale: float | None | NotGiven = field(default_factory=lambda: NOT_GIVEN)
 
 
 class SharedPiperTTSService(ReplyHoldMixin, PiperTTSService):
@@ -85,7 +88,7 @@ class SharedPiperTTSService(ReplyHoldMixin, PiperTTSService):
     def __init__(self, *, voice: PiperVoice, voice_name: str, speed: float = 1.0, noise_scale: float | None = None,
                  noise_w_scale: float | None = None, volume: float = 1.0, first_clause_words: int = 3,
                  first_phrase_words: int = 0, vad: Any = None,
-                 **kwargs: Any):
+                 voice_loader: Callable[[str], PiperVoice] | None = None, **kwargs: Any):
         # Skip PiperTTSService.__init__: it loads (or downloads) a voice per service.
         # (Listed in tests/unit/test_pipecat_canary.py.)
         TTSService.__init__(
@@ -99,6 +102,8 @@ class SharedPiperTTSService(ReplyHoldMixin, PiperTTSService):
         syn_config = SynthesisConfig(length_scale=1.0 / speed, noise_scale=noise_scale,
                                      noise_w_scale=noise_w_scale, volume=volume)
         self._voice = _ProsodyVoice(voice, syn_config)
+        self._voice_name = voice_name
+        self._voice_loader = voice_loader  # another engine voice, by name (a session's catalog voice)
         # TTSService has no parameter for its aggregator: replace the one it made (same settings).
         self._text_aggregator = FirstClauseAggregator(min_words=first_clause_words, phrase_words=first_phrase_words,
                                                       aggregation_type=self._text_aggregator.aggregation_type,
@@ -124,7 +129,18 @@ class SharedPiperTTSService(ReplyHoldMixin, PiperTTSService):
 
     async def _update_settings(self, delta: Any) -> dict[str, Any]:
         changed = await super()._update_settings(delta)
+        syn_config = self._voice.syn_config
         speed = getattr(delta, "speed", NOT_GIVEN)
         if not isinstance(speed, NotGiven):
-            self._voice.syn_config.length_scale = 1.0 / float(speed)
+            syn_config.length_scale = 1.0 / float(speed)
+        for name in ("noise_scale", "noise_w_scale"):
+            value = getattr(delta, name, NOT_GIVEN)
+            if not isinstance(value, NotGiven):
+                setattr(syn_config, name, value)
+        voice = getattr(delta, "voice", NOT_GIVEN)
+        if isinstance(voice, str) and voice != self._voice_name:
+            if self._voice_loader is None:
+                raise ValueError(f"this TTS cannot change its voice to {voice!r}")
+            loaded = await asyncio.to_thread(self._voice_loader, voice)  # loaded once per process
+            self._voice, self._voice_name = _ProsodyVoice(loaded, syn_config), voice
         return changed

@@ -59,6 +59,7 @@ def build(params: TurnParams, context: BuildContext) -> Stage:
     if fused:
         stop = FusedTurnStopStrategy(analyzer=analyzer, scorer=_scorer(params, context), threshold=params.threshold,
                                      text_weight=params.text_weight, statement_wait_secs=params.statement_wait_secs)
+        stop.hold_replies = context.has_stage("tts")  # the built-in tts holds replies (reply_hold.py)
         tuner = stop
     else:
         # No transcripts here (the stage is before STT): it decides on audio alone, and the

@@ -123,6 +123,7 @@ class FusedTurnStopStrategy(BaseUserTurnStopStrategy):
         self.threshold = threshold
         self.text_weight = text_weight
         self.statement_wait_secs = statement_wait_secs
+        self.hold_replies = True  # a TTS downstream holds replies (ReplyHoldFrame); the session says
         self.last_verdict: TurnVerdict | None = None
         self._stt_wait = 0.8  # STTMetadataFrame's p99 latency replaces it
         self._speaking = False
@@ -204,8 +205,12 @@ class FusedTurnStopStrategy(BaseUserTurnStopStrategy):
         hold = 0.0
         if p_text is not None and text.rstrip().endswith(".") and 0 < self.threshold < 1:
             # A statement more often goes on than a question does: its reply is made at once
-            # but not heard before this much silence (reply_hold.py), unless speech resumes.
-            hold = max(0.0, self.statement_wait_secs - wait)
+            # but not heard before this much silence (reply_hold.py), unless speech resumes;
+            # where no TTS holds replies (text replies), the turn itself waits, as it did.
+            if self.hold_replies:
+                hold = max(0.0, self.statement_wait_secs - wait)
+            else:
+                wait = max(wait, self.statement_wait_secs)
         self.last_verdict = TurnVerdict(p_audio, p_text, score, wait, time.monotonic() - stopped)
         logger.debug(f"{self}: end of turn p_audio={p_audio:.3f} p_text={p_text} score={score:.3f} wait={wait:.2f}s")
         # Listeners (backchannels) may speak into a pause the model holds open.
@@ -214,7 +219,7 @@ class FusedTurnStopStrategy(BaseUserTurnStopStrategy):
         if wait > 0:
             await asyncio.sleep(wait)
         self._decision = None  # ending the turn resets this strategy, which must not cancel itself
-        if not self._speaking:  # even with no hold, the reply's first audio waits out speech beginning
+        if self.hold_replies and not self._speaking:  # even with no hold, its first audio waits out speech beginning
             await self.push_frame(ReplyHoldFrame(until=time.monotonic() + hold))
         await self._end()
 

@@ -21,6 +21,7 @@ from pipecat.frames.frames import (
 from pipecat.services.settings import LLMSettings, STTSettings
 
 from cadence.errors import ConfigError
+from cadence.processors.reply_hold import ReplyHoldMixin
 from cadence.stages import StageRoles
 from cadence.transports.realtime.protocol import ProtocolError
 from cadence.transports.realtime.listening import stage_settings
@@ -103,6 +104,8 @@ class SettingsApplier:
             roles.turn_analyzer.configure(threshold=turn.end_of_turn_threshold, stop_secs=turn.max_wait_secs)
         if roles.turn_start is not None:
             roles.turn_start.interruptions = turn.interrupt_response
+        if hasattr(roles.turn_analyzer, "hold_replies"):  # text replies pass no TTS that could hold them
+            roles.turn_analyzer.hold_replies = isinstance(roles.tts, ReplyHoldMixin) and not config.text_only
         if roles.llm is not None:
             config.model = self.effective_model(config.model)
             max_tokens = config.max_output_tokens
@@ -122,7 +125,18 @@ class SettingsApplier:
             listening = params.enabled and turn.mode is not None and not config.text_only
             roles.backchannel.configure(params.model_copy(update={"enabled": listening}))
         if roles.tts is not None and hasattr(roles.tts, "speed"):
-            await self._queue(TTSUpdateSettingsFrame(delta=type(roles.tts).Settings(speed=config.audio.output.speed)))
+            await self._queue(TTSUpdateSettingsFrame(delta=self._voice_settings(config)))
+
+    def _voice_settings(self, config: SessionConfig) -> Any:
+        """The TTS settings of the session's voice: its engine voice and prosody (a catalog
+        entry's speed multiplies the session's ``audio.output.speed``)."""
+        voice = self.defaults.catalog.resolve(config.voice) if config.voice else None
+        entry = voice.entry if voice is not None else None
+        speed = config.audio.output.speed * (entry.speed if entry is not None else 1.0)
+        settings = {"speed": min(2.0, max(0.25, speed))}
+        if entry is not None:
+            settings.update(voice=entry.voice, noise_scale=entry.noise_scale, noise_w_scale=entry.noise_w_scale)
+        return type(self.roles.tts).Settings(**settings)
 
     def check_memory(self, config: SessionConfig) -> None:
         """ProtocolError when ``providerData.memory`` asks for memory a pipeline without a

@@ -107,6 +107,7 @@ class ResponseOptions:
 
     modalities: list[str]
     overrides: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, str] | None = None  # echoed in response.created / response.done, as OpenAI does
 
     @classmethod
     def requested(cls, options: dict[str, Any], session_modalities: list[str]) -> ResponseOptions:
@@ -120,7 +121,22 @@ class ResponseOptions:
             overrides["system_instruction"] = options["instructions"]
         if isinstance(options.get("max_output_tokens"), int):
             overrides["max_tokens"] = options["max_output_tokens"]
-        return cls(options.get("output_modalities") or list(session_modalities), overrides)
+        metadata = options.get("metadata")
+        _check_metadata(metadata)
+        return cls(options.get("output_modalities") or list(session_modalities), overrides, metadata)
+
+
+def _check_metadata(metadata: Any) -> None:
+    """OpenAI's limits: up to 16 pairs, keys of ≤ 64 characters, string values of ≤ 512."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict) or len(metadata) > 16:
+        raise ProtocolError("invalid_value", "response.metadata must be an object of at most 16 key-value pairs",
+                            param="response.metadata")
+    for key, value in metadata.items():
+        if len(key) > 64 or not isinstance(value, str) or len(value) > 512:
+            raise ProtocolError("invalid_value", f"response.metadata.{key[:64]}: keys are at most 64 characters and"
+                                " values strings of at most 512", param=f"response.metadata.{key[:64]}")
 
 
 class Response:
@@ -153,7 +169,8 @@ class Response:
     def resource(self) -> dict[str, Any]:
         body: dict[str, Any] = {"id": self.id, "object": "realtime.response", "status": self.status,
                                 "output": [o.item() for o in self.output] if self.done else [],
-                                "output_modalities": self.modalities, "conversation_id": "auto"}
+                                "output_modalities": self.modalities, "conversation_id": "auto",
+                                "metadata": self.options.metadata}
         if self.done:
             if self.status == "completed":
                 body["status_details"] = None

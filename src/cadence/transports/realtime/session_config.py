@@ -13,7 +13,7 @@ the numbers the pipeline uses.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -22,8 +22,10 @@ from cadence.pipelines import ValidatedConfig
 from cadence.processors.backchannel import BackchannelParams
 from cadence.processors.filler import FillerParams
 from cadence.stages import StageRoles
+from cadence.voice.catalog import VoiceCatalog, pipeline_catalog
 from cadence.transports.realtime.protocol import ProtocolError, error_param, new_id
 from cadence.transports.realtime.listening import check_knobs, listens_in_vain, unsupported
+from cadence.transports.realtime.provider_data import card_greeting, check_card, check_memory, check_voice
 
 # providerData features Cadence accepts but does not act on yet; reported, never ignored.
 NOT_YET = {"tts"}
@@ -58,6 +60,7 @@ class SessionDefaults:
     filler: FillerParams | None = None  # the filler stage's YAML params (None: no filler stage)
     backchannel: BackchannelParams | None = None  # the backchannel stage's YAML params (None: none)
     pause_verdicts: bool = False  # the turn stage judges each pause (text_model): require_pause works
+    catalog: VoiceCatalog = field(default_factory=lambda: VoiceCatalog(None))  # voices and stock-name aliases
 
     @classmethod
     def from_config(cls, config: ValidatedConfig, roles: StageRoles | None = None) -> SessionDefaults:
@@ -69,7 +72,7 @@ class SessionDefaults:
         return cls(
             model=getattr(llm, "model", "none"),
             instructions=session.instructions,
-            greeting=session.greeting or (_card_greeting(config.character) if config.character else None),
+            greeting=session.greeting or (card_greeting(config.character) if config.character else None),
             voices=(tts.voice,) if tts is not None else (),
             speaks=roles.tts is not None if roles is not None else tts is not None,
             speed=getattr(tts, "speed", 1.0),
@@ -86,6 +89,7 @@ class SessionDefaults:
             filler=config.params_of("filler"),
             backchannel=config.params_of("backchannel"),
             pause_verdicts=getattr(turn, "text_model", None) is not None,
+            catalog=pipeline_catalog(tts, config.config.voices),
         )
 
 
@@ -224,9 +228,9 @@ class SessionConfig(_Open):
                 raise ProtocolError("invalid_value", "providerData must be an object", param="session.providerData")
             card = provider_data.pop("character", _ABSENT)
             _deep_merge(merged["providerData"], provider_data)
-            _check_memory(merged["providerData"])
+            check_memory(merged["providerData"])
             if card is not _ABSENT:  # a card replaces the last one whole (null removes it)
-                _check_card(card)
+                check_card(card)
                 merged["providerData"]["character"] = card
         merged["providerData"]["unsupported"] = sorted(
             [k for k in merged["providerData"] if k in NOT_YET] + unsupported(merged["providerData"]))
@@ -245,6 +249,11 @@ class SessionConfig(_Open):
     def _resolve(self, defaults: SessionDefaults) -> None:
         """Fill what the client left out with the YAML's values and make the echo show the
         turn-detection numbers that run (providerData.stt included)."""
+        voice = defaults.catalog.resolve(self.voice) if self.voice else None
+        if voice is not None:  # the name asked for stays; this says what speaks it
+            self.providerData["voice"] = voice.wire()
+            if "model" in (self.audio.output.model_extra or {}):  # e.g. "inworld-tts-2": what runs instead
+                self.audio.output.model = voice.engine
         transcription = self.audio.input.transcription or Transcription()
         transcription.model = defaults.stt_model  # the model that runs, whatever name was asked for
         transcription.language = transcription.language or defaults.language
@@ -271,10 +280,7 @@ class SessionConfig(_Open):
                 detection.prefix_padding_ms = 300
 
     def _check(self, defaults: SessionDefaults) -> None:
-        if self.voice is not None and self.voice not in defaults.voices:
-            raise ProtocolError("invalid_value", f"voice {self.voice!r} is not available; voices:"
-                                f" {', '.join(defaults.voices) or 'none (this pipeline has no tts stage)'}",
-                                param="session.audio.output.voice")
+        check_voice(self.voice, defaults.catalog)
         if len(self.output_modalities) != 1:
             raise ProtocolError("invalid_value", "output_modalities must be ['audio'] or ['text']",
                                 param="session.output_modalities")
@@ -336,54 +342,6 @@ class SessionConfig(_Open):
 
 
 _ABSENT = object()
-
-
-class MemoryData(BaseModel):
-    """``providerData.memory``: who the user is and how their memory is kept (``state`` is
-    reported by the server and ignored when a client sends it back)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    user: str | None = Field(None, min_length=1, max_length=256)
-    persist: bool | None = None
-    auto_summarize: bool | None = None
-    extract_facts: bool | None = None
-    relevant_facts: int | None = Field(None, ge=0, le=20)
-
-
-def _check_memory(provider_data: dict[str, Any]) -> None:
-    memory = provider_data.get("memory")
-    if memory is None:
-        return
-    if not isinstance(memory, dict):
-        raise ProtocolError("invalid_value", "providerData.memory must be an object",
-                            param="session.providerData.memory")
-    memory.pop("state", None)
-    try:
-        MemoryData.model_validate(memory)
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        param = error_param(error["loc"], ("session", "providerData", "memory"))
-        raise ProtocolError("invalid_value", f"{param}: {error['msg']} (fields: {', '.join(MemoryData.model_fields)})",
-                            param=param) from exc
-
-
-def _check_card(card: Any) -> None:
-    from cadence.memory.cards import CardError, parse_card
-
-    if card is None:
-        return
-    try:
-        parse_card(card)
-    except CardError as exc:
-        raise ProtocolError("invalid_value", f"providerData.character: {exc}",
-                            param="session.providerData.character") from exc
-
-
-def _card_greeting(card: Any) -> str | None:
-    from cadence.memory.cards import Character
-
-    return Character(card).greeting()
 
 
 def _deep_merge(into: dict[str, Any], update: dict[str, Any]) -> None:

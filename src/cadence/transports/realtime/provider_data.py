@@ -1,0 +1,70 @@
+"""Checks of the session's ``providerData`` parts and of its voice, and what the echo shows of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cadence.transports.realtime.protocol import ProtocolError, error_param
+from cadence.voice.catalog import VoiceCatalog
+
+
+def check_voice(name: str | None, catalog: VoiceCatalog) -> None:
+    """ProtocolError naming ``audio.output.voice`` for a name the catalog lacks (the whole
+    ``session.update`` is refused, so nothing in it is applied half-way; the client resends)."""
+    if name is None or catalog.resolve(name) is not None:
+        return
+    names = catalog.names()
+    listed = ", ".join(names) if names else "none (this pipeline has no tts stage)"
+    hint = " (and the stock OpenAI and Inworld names that alias onto them: GET /v1/voices)" if names else ""
+    raise ProtocolError("invalid_value", f"voice {name!r} is not available; voices: {listed}{hint}",
+                        param="session.audio.output.voice")
+
+
+class MemoryData(BaseModel):
+    """``providerData.memory``: who the user is and how their memory is kept (``state`` is
+    reported by the server and ignored when a client sends it back)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: str | None = Field(None, min_length=1, max_length=256)
+    persist: bool | None = None
+    auto_summarize: bool | None = None
+    extract_facts: bool | None = None
+    relevant_facts: int | None = Field(None, ge=0, le=20)
+
+
+def check_memory(provider_data: dict[str, Any]) -> None:
+    memory = provider_data.get("memory")
+    if memory is None:
+        return
+    if not isinstance(memory, dict):
+        raise ProtocolError("invalid_value", "providerData.memory must be an object",
+                            param="session.providerData.memory")
+    memory.pop("state", None)
+    try:
+        MemoryData.model_validate(memory)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        param = error_param(error["loc"], ("session", "providerData", "memory"))
+        raise ProtocolError("invalid_value", f"{param}: {error['msg']} (fields: {', '.join(MemoryData.model_fields)})",
+                            param=param) from exc
+
+
+def check_card(card: Any) -> None:
+    from cadence.memory.cards import CardError, parse_card
+
+    if card is None:
+        return
+    try:
+        parse_card(card)
+    except CardError as exc:
+        raise ProtocolError("invalid_value", f"providerData.character: {exc}",
+                            param="session.providerData.character") from exc
+
+
+def card_greeting(card: Any) -> str | None:
+    from cadence.memory.cards import Character
+
+    return Character(card).greeting()
