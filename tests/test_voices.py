@@ -139,3 +139,22 @@ async def test_an_unknown_voice_refuses_the_whole_update_and_a_catalog_voice_set
                     break
                 await asyncio.sleep(0.05)
             assert session.pipeline.roles.tts.speed == pytest.approx(1.25 * 1.1)
+
+
+async def test_bad_metadata_is_an_error_naming_it_and_the_session_goes_on(nova_factory):
+    async with serving(create_app(nova_factory)) as base:
+        async with websockets.connect(base.replace("http://", "ws://") + "/v1/realtime") as ws:
+            await ws.recv()
+            await ws.recv()
+            for metadata, param in (({f"k{i}": "v" for i in range(17)}, "response.metadata"),
+                                    ({"turn": 3}, "response.metadata.turn")):
+                await ws.send(json.dumps({"type": "response.create", "response": {"metadata": metadata}}))
+                error = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                assert error["type"] == "error" and error["error"]["param"] == param, error
+            await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+                "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi."}]}}))
+            await ws.send(json.dumps({"type": "response.create", "response": {
+                "output_modalities": ["text"], "metadata": {"ok": "yes"}}}))
+            while (event := json.loads(await asyncio.wait_for(ws.recv(), 60)))["type"] != "response.done":
+                assert event["type"] != "error", event
+            assert event["response"]["status"] == "completed" and event["response"]["metadata"] == {"ok": "yes"}

@@ -4,7 +4,7 @@ The score is the in-process small LM's probability that the user's words end her
 the transcript's closing mark taken off, P(next token = ".", "?", "!" or the chat template's
 end of message), close to the method LiveKit's turn detector uses with a small LM of its own
 (it, too, reads the words without punctuation). A finished sentence ("What is the capital
-of France") mostly scores 1e-2 to 0.7; a fragment ("Tell me about the") ≤ ~4e-4. Measured on Qwen2.5-0.5B (../shared/MODELS.md): ~90 ms for a short transcript
+of France") mostly scores 1e-2 to 0.7; a fragment ("Tell me about the") ≤ ~4e-4. Measured on Qwen2.5-0.5B (../shared/MODELS.md): ~70 ms on two threads (~130 on one) for a short transcript
 with the template's prefix cached.
 
 The scorer has its own llama.cpp context on the same (mmap-shared) weights as the chat

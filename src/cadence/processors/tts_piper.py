@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
-from dataclasses import astuple, dataclass, field
 from collections.abc import Callable
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
 from piper import PiperVoice, SynthesisConfig
@@ -95,7 +95,8 @@ class SharedPiperTTSService(ReplyHoldMixin, PiperTTSService):
             self,
             push_start_frame=True,
             push_stop_frames=True,
-            settings=self.Settings(model=None, voice=voice_name, language=None, speed=speed),
+            settings=self.Settings(model=None, voice=voice_name, language=None, speed=speed,
+                                   noise_scale=noise_scale, noise_w_scale=noise_w_scale),
             **kwargs,
         )
         self._init_reply_hold(vad)

@@ -132,8 +132,7 @@ class SettingsApplier:
         entry's speed multiplies the session's ``audio.output.speed``)."""
         voice = self.defaults.catalog.resolve(config.voice) if config.voice else None
         entry = voice.entry if voice is not None else None
-        speed = config.audio.output.speed * (entry.speed if entry is not None else 1.0)
-        settings = {"speed": min(2.0, max(0.25, speed))}
+        settings = {"speed": config.audio.output.speed * (entry.speed if entry is not None else 1.0)}
         if entry is not None:
             settings.update(voice=entry.voice, noise_scale=entry.noise_scale, noise_w_scale=entry.noise_w_scale)
         return type(self.roles.tts).Settings(**settings)
