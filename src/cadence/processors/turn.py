@@ -30,7 +30,7 @@ class TurnParams(Spec):
     )
     text_weight: float = Field(0.5, ge=0, le=1, description="Weight of the text score in the fused end-of-turn score.")
     statement_wait_secs: float = Field(
-        0.25, ge=0, le=3, description="With text_model: after a statement ('.') the turn ends at once but the"
+        0.5, ge=0, le=3, description="With text_model: after a statement ('.') the turn ends at once but the"
         " reply is not heard before this much more silence, so a second sentence still joins the turn (the reply"
         " is made meanwhile; 0 = none).")
 
