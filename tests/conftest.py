@@ -113,7 +113,7 @@ class _DrainedOutput:
 
 def start_server(config: Path, *args: str, env: dict | None = None,
                  timeout: float = 180) -> tuple[subprocess.Popen, str]:
-    """Start ``run-pipeline CONFIG --port 0``; returns the process and its http://host:port.
+    """Start ``run-pipeline CONFIG --port 0``; returns the process and its http(s)://host:port.
 
     A daemon thread keeps reading the server's output (stdout and stderr) so a chatty server
     never blocks on a full pipe; the last 2000 lines stay in ``proc.output_lines``, and
@@ -131,7 +131,7 @@ def start_server(config: Path, *args: str, env: dict | None = None,
         try:
             for line in pipe:
                 lines.append(line)
-                if not found and (match := re.search(r"serving on (http://\S+)", line)):
+                if not found and (match := re.search(r"serving on (https?://\S+)", line)):
                     found.append(match.group(1))
                     settled.set()
         finally:

@@ -2,7 +2,9 @@
 
 Served on loopback by the router tests. The first path segment picks the behaviour:
 ``/ok/v1``, ``/e500/v1``, ``/e429/v1``, ``/e400/v1``, ``/stall/v1`` (no first token for
-30 s), ``/slow/v1`` (the first token after 0.8 s), ``/slow2/v1`` (after 2 s), ``/drop/v1`` (streams part of a reply, then cuts the connection). Any other first
+30 s), ``/slow/v1`` (the first token after 0.8 s), ``/slow2/v1`` (after 2 s), ``/drop/v1`` (streams part of a reply, then cuts the connection),
+``/cut/v1`` (streams part of a reply, then ends the body cleanly: no finish_reason, no
+``[DONE]``, as a proxy closing would), ``/e429ra/v1`` (429 with ``Retry-After: 7``). Any other first
 segment behaves like ``ok`` and names itself in the reply (to tell replicas apart),
 unless a test has put that segment in ``failing``: then it answers HTTP 500.
 """
@@ -41,9 +43,11 @@ async def chat(mode: str, request: Request):
         return JSONResponse({"error": {"message": "backend exploded"}}, status_code=500)
     if mode == "e429":
         return JSONResponse({"error": {"message": "slow down"}}, status_code=429)
+    if mode == "e429ra":
+        return JSONResponse({"error": {"message": "rate limited"}}, status_code=429, headers={"Retry-After": "7"})
     if mode == "e400":
         return JSONResponse({"error": {"message": "bad field"}}, status_code=400)
-    words = FULL if mode in ("ok", "stall", "slow", "slow2", "drop") else [f"replica {mode} says hi."]
+    words = FULL if mode in ("ok", "stall", "slow", "slow2", "drop", "cut") else [f"replica {mode} says hi."]
 
     async def stream():
         if mode in ("stall", "slow", "slow2"):
@@ -51,6 +55,8 @@ async def chat(mode: str, request: Request):
         for i, word in enumerate(words):
             if mode == "drop" and i == len(PARTIAL):
                 raise ConnectionResetError("the backend died mid-reply")
+            if mode == "cut" and i == len(PARTIAL):
+                return  # the body ends cleanly here: no finish_reason, no usage, no [DONE]
             yield _chunk(word)
             await asyncio.sleep(0.01)
         yield _chunk(None, finish="stop")

@@ -198,10 +198,6 @@ async def test_bad_input_gets_errors_and_the_session_keeps_working(url):
         assert "audio.output.voice" in (await send_raw(json.dumps(
             {"type": "session.update", "session": {"audio": {"output": {"voiceId": "x"}}}})))["message"]
 
-        burst = base64.b64encode(np.zeros(RATE * 11, dtype=np.int16).tobytes()).decode()  # 11 s at once
-        error = await send_raw(json.dumps({"type": "input_audio_buffer.append", "audio": burst, "event_id": "e7"}))
-        assert error["code"] == "audio_too_fast" and error["event_id"] == "e7"
-
         # ...and the next valid turn still works
         await ws.send(json.dumps({"type": "conversation.item.create", "item": {
             "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello!"}]}}))

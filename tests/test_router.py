@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from openai import AsyncOpenAI, BadRequestError, InternalServerError, NotFoundError
+from openai import AsyncOpenAI, BadRequestError, InternalServerError, NotFoundError, RateLimitError
 
 import fake_backend
 from cadence.config import load_config_text, validate
@@ -29,10 +29,11 @@ def router_config(fake_url: str, **router_keys) -> str:
         "local": {"kind": "llamacpp", "model": "smollm2-135m-instruct"},
         "dead": {"kind": "openai", "base_url": f"http://127.0.0.1:{closed_port()}/v1"},
         **{mode: {"kind": "openai", "base_url": f"{fake_url}/{mode}/v1"}
-           for mode in ("ok", "e500", "e429", "e400", "stall", "drop")},
+           for mode in ("ok", "e500", "e429", "e429ra", "e400", "stall", "drop", "cut")},
         "fleet": {"kind": "openai", "replicas": [f"{fake_url}/r{i}/v1" for i in range(4)]},
     }
-    router = {"providers": providers, "ttft_timeout_s": 1.5, "cooldown_s": 30, **router_keys}
+    router = {"providers": providers, "ttft_timeout_s": 1.5, "cooldown_s": 30,
+              "aliases": {"deepseek/deepseek-v4-pro": LOCAL}, **router_keys}
     return json.dumps({"router": router, "pipeline": [{"type": "vad"}]})
 
 
@@ -163,3 +164,40 @@ async def test_bad_requests_get_openai_style_errors(client):
     assert info.value.body["param"] == "models"
     with pytest.raises(BadRequestError, match="provider/model"):
         await client.chat.completions.create(model="gpt-4", messages=HELLO)
+
+
+async def test_a_clean_close_without_finish_reason_fails_over_over_http(client):
+    stream = await client.chat.completions.create(
+        model="cut/m", messages=HELLO, stream=True, extra_body={"models": ["anthropic/claude-sonnet-4-6", "ok/m"]})
+    text, metadata = "", None
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            text += chunk.choices[0].delta.content
+        metadata = (chunk.model_extra or {}).get("metadata") or metadata
+    assert text == "".join(fake_backend.FULL)  # not "Once upon a time" cut, nor told twice
+    assert attempts(metadata) == [("cut", "stream_broken"), ("ok", "ok"), ("anthropic", "unknown_model")]
+
+
+async def test_a_429_with_retry_after_is_answered_429_with_it_when_nothing_is_left(client):
+    with pytest.raises(RateLimitError) as info:
+        await client.chat.completions.create(model="e429ra/m", messages=HELLO)
+    assert info.value.status_code == 429 and info.value.response.headers["retry-after"] == "7"
+    assert info.value.body["code"] == "rate_limit_exceeded"
+    assert attempts(info.value.body) == [("e429ra", "http_429")]
+    reply = await client.chat.completions.create(model="e429ra/m", messages=HELLO, extra_body={"models": ["ok/m"]})
+    assert attempts(reply.metadata) == [("ok", "ok")]  # it asked for 7 s: not asked again within them
+
+
+async def test_an_aliased_model_name_is_served_and_listed(client):
+    reply = await client.chat.completions.create(model="deepseek/deepseek-v4-pro", messages=HELLO, max_tokens=8)
+    assert reply.choices[0].message.content.strip() and reply.model == LOCAL
+    assert attempts(reply.metadata) == [("local", "ok")]
+    assert "deepseek/deepseek-v4-pro" in [m.id for m in (await client.models.list()).data]
+
+
+def test_an_alias_onto_nothing_served_is_a_config_error_with_its_line():
+    text = "router:\n  aliases:\n    gpt-4o: nowhere/model\npipeline:\n  - {type: vad}\n"
+    with pytest.raises(Exception) as info:
+        validate(load_config_text(text))
+    assert ":3:" in str(info.value) and "router.aliases.gpt-4o" in str(info.value), info.value
+    assert "configured provider" in str(info.value)

@@ -101,6 +101,7 @@ def _main(args: argparse.Namespace) -> int:
 async def _serve(config) -> int:
     import uvicorn
 
+    from cadence.config import tls_files
     from cadence.pipelines.builder import PipelineFactory
     from cadence.server import check_bind, create_app
 
@@ -110,15 +111,18 @@ async def _serve(config) -> int:
     await factory.memory.open()  # a wrong store fails here, before anyone connects
     print("loading models ...", file=sys.stderr)
     await asyncio.to_thread(factory.prepare)
+    tls = tls_files(config)
     server = uvicorn.Server(uvicorn.Config(
-        create_app(factory), host=server_section.host, port=server_section.port, log_level="warning"
+        create_app(factory), host=server_section.host, port=server_section.port, log_level="warning",
+        ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None,
     ))
     serving = asyncio.create_task(server.serve())
     while not server.started and not serving.done():
         await asyncio.sleep(0.05)
     if server.started:
         host, port = server.servers[0].sockets[0].getsockname()[:2]
-        print(f"serving on http://{host}:{port} (realtime: ws://{host}:{port}/v1/realtime;"
+        http, ws = ("https", "wss") if tls else ("http", "ws")
+        print(f"serving on {http}://{host}:{port} (realtime: {ws}://{host}:{port}/v1/realtime;"
               " router: POST /v1/chat/completions, GET /v1/models; /metrics, /healthz)", flush=True)
     await serving
     return 0 if server.started else 1

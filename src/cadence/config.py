@@ -32,9 +32,39 @@ def validate(loaded: LoadedConfig) -> ValidatedConfig:
         raise ConfigError(f"{loaded.locate(('memory', 'memory_model'))}: memory.memory_model: {memory_model!r} names"
                           f" no provider of router.providers (known: {', '.join(config.config.router.providers)});"
                           " expected 'provider/model'")
+    if config.config.server.tls:
+        _check_tls(loaded, config)
     if config.config.session.character:
         config = dataclasses.replace(config, character=_card(loaded, config.config.session.character))
     return config
+
+
+def tls_files(config: ValidatedConfig) -> tuple[Path, Path] | None:
+    """server.tls's certificate and key files, relative paths taken from the config's folder; None: no TLS."""
+    tls = config.config.server.tls
+    if tls is None:
+        return None
+    root = config.base_dir or Path.cwd()
+    return root / Path(tls.cert).expanduser(), root / Path(tls.key).expanduser()
+
+
+def _check_tls(loaded: LoadedConfig, config: ValidatedConfig) -> None:
+    """Each file readable, and the pair a certificate with its own key, before anything starts."""
+    import ssl
+
+    files = tls_files(config)
+    assert files is not None
+    for name, path in zip(("cert", "key"), files):
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{loaded.locate(('server', 'tls', name))}: server.tls.{name}: cannot read {path}:"
+                              f" {exc.strerror or exc}") from exc
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(*files, password=lambda: b"")
+    except (ssl.SSLError, ValueError) as exc:
+        raise ConfigError(f"{loaded.locate(('server', 'tls'))}: server.tls: {files[0]} and {files[1]} are not a PEM"
+                          f" certificate and its unencrypted private key ({exc})") from exc
 
 
 def _card(loaded: LoadedConfig, name: str):
@@ -57,4 +87,4 @@ def load_and_validate(path: str) -> ValidatedConfig:
     return validate(load_config_file(path))
 
 
-__all__ = ["default_registry", "load_and_validate", "load_config_text", "validate"]
+__all__ = ["default_registry", "load_and_validate", "load_config_text", "tls_files", "validate"]

@@ -63,7 +63,24 @@ def create_app(factory: PipelineFactory) -> FastAPI:
         app.include_router(realtime_routes(factory, authorized, sessions))
     if transport.serves("webrtc"):
         app.include_router(webrtc_routes(factory, authorized, sessions))
+    _allow_cors(app, factory.config.config.server.cors_origins)
     return app
+
+
+def _allow_cors(app: FastAPI, origins: list[str]) -> None:
+    """server.cors_origins: pages from those origins may call every HTTP route (none: no CORS headers).
+
+    Added last, so it wraps the key check: a preflight (which carries no Authorization) is answered
+    before it, and a refusal of the real request still carries the headers the page needs to read it.
+    No credentials mode: keys travel in Authorization, which a page sets itself; no cookies are used.
+    Any method (the routes still answer 405 to one they do not serve) and any request header (SDKs
+    send their own, e.g. OpenAI-Beta, X-Stainless-*) pass the preflight."""
+    if not origins:
+        return
+    from starlette.middleware.cors import CORSMiddleware
+
+    app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
+                       allow_credentials=False, max_age=600)
 
 
 def _authorized(headers, keys: list[str]) -> bool:

@@ -44,7 +44,7 @@ async def make_router(fake_url):
         providers = {
             "dead": {"kind": "openai", "base_url": f"http://127.0.0.1:{closed_port()}/v1"},
             **{mode: {"kind": "openai", "base_url": f"{fake_url}/{mode}/v1"}
-               for mode in ("ok", "e500", "e429", "e400", "stall", "slow", "drop", "flaky")},
+               for mode in ("ok", "e500", "e429", "e429ra", "e400", "stall", "slow", "drop", "cut", "flaky")},
             "fleet": {"kind": "openai", "replicas": [f"{fake_url}/r{i}/v1" for i in range(4)]},
         }
         section = RouterSection.model_validate(
@@ -252,7 +252,6 @@ async def test_bad_requests_fail_before_any_backend_is_asked(make_router):
     for params, param, status in [
         ({"model": "gpt-4"}, "model", 400),
         ({"model": "nope/x"}, "model", 404),
-        ({"model": "ok/m", "models": ["ok/n", "nope/x"]}, "models[1]", 404),
         ({"model": "ok/m", "models": "ok/n"}, "models", 400),
         ({"model": "ok/m", "messages": []}, "messages", 400),
         ({"model": "ok/m", "messages": [{"role": "robot", "content": "hi"}]}, "messages[0].role", 400),
@@ -261,3 +260,59 @@ async def test_bad_requests_fail_before_any_backend_is_asked(make_router):
             router.stream({"messages": HELLO, **params})  # raised at once, not when iterated
         assert (info.value.param, info.value.status) == (param, status), params
     assert len(fake_backend.calls) == before
+
+
+async def test_an_alias_routes_to_the_served_model_and_replies_name_it(make_router):
+    router = make_router(aliases={"deepseek/deepseek-v4-pro": "ok/served", "gpt-4o": "ok/other"})
+    chunks = [chunk async for chunk in router.stream({"model": "deepseek/deepseek-v4-pro", "messages": HELLO})]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == FULL
+    assert {c.model for c in chunks} == {"ok/served"}  # the truth, not the name asked for
+    assert fake_backend.calls[-1]["model"] == "served"
+    assert (await ask(router, model="gpt-4o")).tried() == [("ok", "other", "ok")]  # no '/' needed
+    assert router.canonical("deepseek/deepseek-v4-pro") == "ok/served"
+    with pytest.raises(RouterError) as info:
+        router.canonical("anthropic/claude-sonnet-4-6")  # not an alias, no such provider
+    assert info.value.status == 404
+
+
+async def test_an_unknown_fallback_is_skipped_and_reported_not_a_refusal(make_router):
+    router = make_router()
+    reply = await ask(router, model="ok/m", models=["anthropic/claude-sonnet-4-6", "e500/m"])
+    assert reply.tried() == [("ok", "m", "ok"), ("anthropic", "claude-sonnet-4-6", "unknown_model")]
+    failed_over = await ask(router, model="e500/m", models=["nope/x", "ok/m"])
+    assert failed_over.tried() == [("e500", "m", "http_500"), ("ok", "m", "ok"), ("nope", "x", "unknown_model")]
+    error, refused = await ask_failing(router, model="e400/m", models=["nope/x"])
+    assert ("nope", "x", "unknown_model") in refused.tried()  # a refusal reports it too
+    with pytest.raises(RouterError) as info:  # the primary itself must be served
+        router.stream({"model": "nope/x", "messages": HELLO, "models": ["ok/m"]})
+    assert info.value.status == 404 and info.value.param == "model"
+
+
+async def test_a_stream_that_ends_without_a_finish_reason_fails_over_after_what_was_said(make_router):
+    router = make_router()
+    reply = await ask(router, model="cut/m", models=["ok/m"])
+    assert reply.tried() == [("cut", "m", "stream_broken"), ("ok", "m", "ok")]
+    assert reply.text == FULL  # the fallback's repeat of "Once upon a time" is not heard twice
+    assert reply.calls[-1]["messages"][-1] == {"role": "assistant", "content": "".join(fake_backend.PARTIAL)}
+    error, alone = await ask_failing(router, model="cut/m")
+    assert alone.tried() == [("cut", "m", "stream_broken")] and error.status == 503
+    assert "without a finish_reason" in str(error)
+
+
+async def test_retry_after_sets_the_cooldown_and_is_passed_on_when_nothing_is_left(make_router, fake_url):
+    router = make_router(cooldown_s=30)
+    error, first = await ask_failing(router, model="e429ra/m")
+    assert first.tried() == [("e429ra", "m", "http_429")]
+    assert (error.status, error.retry_after) == (429, 7.0) and "retry after 7s" in str(error)
+    # Within its Retry-After the replica is not asked at all, not even as a last resort.
+    router.now[0] += 3
+    error, second = await ask_failing(router, model="e429ra/m")
+    assert second.calls == [] and error.status == 429 and error.retry_after == pytest.approx(4.0)
+    fallback = await ask(router, model="e429ra/m", models=["ok/m"])
+    assert fallback.tried() == [("ok", "m", "ok")]
+    router.now[0] += 4.5  # past the 7 s it asked for (shorter than cooldown_s): asked again
+    third = await ask(router, model="e429ra/m", models=["ok/m"])
+    assert third.tried() == [("e429ra", "m", "http_429"), ("ok", "m", "ok")]
+    # A 429 without Retry-After, nothing left: 429 with the configured cooldown as the wait.
+    error, _ = await ask_failing(router, model="e429/m", models=["e500/m"])
+    assert (error.status, error.retry_after) == (429, 30)

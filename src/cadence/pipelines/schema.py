@@ -7,12 +7,35 @@ params model of their ``type`` (see ``registry.py``); here they are plain mappin
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from cadence.stages import Spec
 from cadence.voice.catalog import VoiceEntry
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_ORIGIN = re.compile(rf"[a-z][a-z0-9+.-]*://(?:\[[0-9a-f:.]+\]|{_LABEL}(?:\.{_LABEL})*)(?::(?P<port>[0-9]{{1,5}}))?")
+
+
+def _origin(value: str) -> str:
+    """A browser origin as its Origin header says it (scheme://host[:port], lower case), or '*'."""
+    origin = value.strip().lower()
+    match = _ORIGIN.fullmatch(origin)
+    if origin == "*" or (match and int(match["port"] or 0) <= 65535):
+        return origin
+    hint = " (drop the trailing '/')" if origin.endswith("/") and _ORIGIN.fullmatch(origin[:-1]) else ""
+    raise ValueError(f"not an origin{hint}: expected scheme://host[:port] such as https://app.example.com or"
+                     " http://localhost:5173 (no path, query or wildcard), or '*' alone")
+
+
+class TLSFiles(Spec):
+    """The server's certificate and private key, PEM files; relative paths start at the config's folder."""
+
+    cert: str = Field(description="Certificate chain (PEM), e.g. fullchain.pem.")
+    key: str = Field(description="Private key (PEM, unencrypted), e.g. privkey.pem.")
 
 
 class ServerSection(Spec):
@@ -24,6 +47,21 @@ class ServerSection(Spec):
         default_factory=list,
         description="Accepted client keys; write them as ${VAR} so they come from the environment.",
     )
+    cors_origins: list[Annotated[str, AfterValidator(_origin)]] = Field(
+        default_factory=list,
+        description="Browser origins (scheme://host[:port], e.g. https://app.example.com) whose pages may call"
+        " the HTTP routes (CORS), or [\"*\"] for any; empty: no CORS headers at all.",
+    )
+    tls: TLSFiles | None = Field(
+        None, description="Serve https:// and wss:// with this certificate and key (PEM); default: plain http/ws."
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _star_alone(cls, origins: list[str]) -> list[str]:
+        if "*" in origins and len(origins) > 1:
+            raise ValueError("'*' allows every origin: give it alone, or list origins without it")
+        return origins
 
 
 class TransportSection(Spec):
@@ -126,6 +164,11 @@ class RouterSection(Spec):
         8.0, gt=0, description="Move on to the next model when no first token arrives within this."
     )
     cooldown_s: float = Field(15.0, ge=0, description="How long a failed replica is skipped before it is retried.")
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="Model names clients send → the 'provider/model' that serves them (e.g."
+        " 'deepseek/deepseek-v4-pro': local/qwen2.5-coder-0.5b-instruct); replies report the served name.",
+    )
 
 
 class MemorySection(Spec):

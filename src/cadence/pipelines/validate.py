@@ -80,6 +80,7 @@ def validate(loaded: LoadedConfig, registry: Registry) -> ValidatedConfig:
 
     if config is not None:
         problems += _voice_problems(config, stages, loaded)
+        problems += _alias_problems(config, loaded)
     if problems:
         header = f"{loaded.path or 'config'}: {len(problems)} problem(s):"
         raise ConfigError("\n".join([header, *("  " + p for p in problems)]))
@@ -101,6 +102,26 @@ def _voice_problems(config: CadenceConfig, stages: list[StageConfig], loaded: Lo
                 Path(entry.voice).expanduser()).exists():
             problems.append(f"{loaded.locate(path)}: {format_key_path(path)}: {entry.voice!r} is neither a packaged"
                             " voice (en_US-joe-medium) nor an existing .onnx path")
+    return problems
+
+
+def _alias_problems(config: CadenceConfig, loaded: LoadedConfig) -> list[str]:
+    from cadence.pipelines.schema import LlamaCppProvider
+
+    problems = []
+    providers = config.router.providers
+    for name, target in config.router.aliases.items():
+        path: KeyPath = ("router", "aliases", name)
+        provider_name, _, model = target.partition("/")
+        provider = providers.get(provider_name)
+        if not model or provider is None:
+            problem = (f"{target!r} must be 'provider/model' with a configured provider"
+                       f" ({', '.join(providers)})")
+        elif isinstance(provider, LlamaCppProvider) and model != provider.model:
+            problem = f"{target!r}: provider {provider_name!r} serves only {provider_name}/{provider.model}"
+        else:
+            continue
+        problems.append(f"{loaded.locate(path)}: {format_key_path(path)}: {problem}")
     return problems
 
 

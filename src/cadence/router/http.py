@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -17,11 +18,15 @@ from cadence.router.vllm import refresh_vllm_metrics
 
 
 def openai_error(status: int, message: str, *, param: str | None = None, code: str | None = None,
-                 extra: dict[str, Any] | None = None) -> JSONResponse:
-    """An error in the shape OpenAI clients parse: ``{"error": {message, type, param, code}}``."""
+                 extra: dict[str, Any] | None = None, retry_after: float | None = None) -> JSONResponse:
+    """An error in the shape OpenAI clients parse: ``{"error": {message, type, param, code}}``;
+    a 429 carries ``Retry-After`` (whole seconds, rounded up) when one is known."""
     kind = "invalid_request_error" if status < 500 else "api_error"
+    if status == 429:
+        kind, code = "rate_limit_error", code or "rate_limit_exceeded"
     body = {"error": {"message": message, "type": kind, "param": param, "code": code, **(extra or {})}}
-    return JSONResponse(body, status_code=status)
+    headers = {"Retry-After": str(math.ceil(retry_after))} if retry_after is not None else None
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def router_routes(router: Router, shape: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
@@ -47,7 +52,7 @@ def router_routes(router: Router, shape: Callable[[dict[str, Any]], Awaitable[di
             first = await chunks.__anext__()  # fail with a proper status before any byte is sent
         except RouterError as exc:
             attempts = {"attempts": [a.public() for a in exc.attempts]} if exc.attempts else None
-            return openai_error(exc.status, str(exc), param=exc.param, extra=attempts)
+            return openai_error(exc.status, str(exc), param=exc.param, extra=attempts, retry_after=exc.retry_after)
         if body.get("stream"):
             return StreamingResponse(_sse(first, chunks), media_type="text/event-stream")
         return JSONResponse(await _collect(first, chunks))
@@ -58,6 +63,7 @@ def router_routes(router: Router, shape: Callable[[dict[str, Any]], Awaitable[di
         for name, provider in router.section.providers.items():
             if provider.kind == "openai":
                 names.append(f"{name}/*")
+        names += [alias for alias in router.section.aliases if alias not in names]
         return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "cadence"} for n in names]}
 
     @api.get("/metrics")

@@ -4,8 +4,15 @@ Order of attempts: the request's ``model``, then each entry of ``models``. Withi
 replicas are tried in the order the routing picks (sticky: the user's place on a hash
 ring, so their KV cache stays warm; round_robin: in turn), skipping replicas in cooldown.
 An attempt fails on a connection error, a timeout, HTTP 429/5xx, no first token within
-``ttft_timeout_s``, or a stream that breaks; the next attempt continues the reply after
-the text already delivered, so the listener never hears anything twice.
+``ttft_timeout_s``, or a stream that breaks (including one that ends cleanly without a
+``finish_reason``: a proxy closing, a process dying between chunks); the next attempt
+continues the reply after the text already delivered, so the listener never hears anything
+twice. A 429's ``Retry-After`` sets that replica's cooldown; when nothing else is left the
+request is answered 429 with the soonest ``Retry-After``.
+
+``aliases`` map names clients send onto served models. An unknown name in ``models`` (the
+fallback list) is skipped and reported (``unknown_model``); only an unknown ``model`` is
+refused.
 """
 
 from __future__ import annotations
@@ -40,11 +47,13 @@ _ROUTING_KEYS = {"model", "models", "messages", "stream", "stream_options", "use
 class RouterError(CadenceError):
     """A request the router cannot serve; ``status`` and ``param`` shape the HTTP error."""
 
-    def __init__(self, message: str, *, param: str | None = None, status: int = 400, attempts: list | None = None):
+    def __init__(self, message: str, *, param: str | None = None, status: int = 400, attempts: list | None = None,
+                 retry_after: float | None = None):
         super().__init__(message)
         self.param = param
         self.status = status
         self.attempts = attempts or []
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -126,6 +135,12 @@ class Router:
             self._pools[provider_name] = _Pool(provider_name, backends)
         return self._pools[provider_name]
 
+    def canonical(self, model: str) -> str:
+        """The served ``provider/model`` behind ``model`` (an alias resolved); RouterError when
+        nothing serves it."""
+        provider_name, _, model_name = self._resolve(model, "model")
+        return f"{provider_name}/{model_name}"
+
     def check_model(self, model: str) -> None:
         """Raise ConfigError unless ``model`` names a configured provider."""
         try:
@@ -162,12 +177,12 @@ class Router:
         return sum(len(str(m.get("content") or "")) // 3 + 8 for m in messages)
 
     def _resolve(self, model: Any, param: str) -> tuple[str, LlamaCppProvider | OpenAICompatibleProvider, str]:
-        if not isinstance(model, str) or "/" not in model:
+        if not isinstance(model, str) or ("/" not in model and model not in self._section.aliases):
             raise RouterError(
                 f"{param} must be 'provider/model' (e.g. {', '.join(self.models()) or 'local/name'}), got {model!r}",
                 param=param,
             )
-        provider_name, _, model_name = model.partition("/")
+        provider_name, _, model_name = self._section.aliases.get(model, model).partition("/")
         provider = self._section.providers.get(provider_name)
         if provider is None:
             raise RouterError(
@@ -196,7 +211,13 @@ class Router:
         if not isinstance(fallbacks, list) or not all(isinstance(m, str) for m in fallbacks):
             raise RouterError("models must be a list of 'provider/model' names", param="models")
         candidates = [self._resolve(params.get("model"), "model")]
-        candidates += [self._resolve(m, f"models[{i}]") for i, m in enumerate(fallbacks)]
+        skipped: list[Attempt] = []  # fallbacks nothing here serves: reported, never a reason to refuse
+        for i, name in enumerate(fallbacks):
+            try:
+                candidates.append(self._resolve(name, f"models[{i}]"))
+            except RouterError:
+                provider_name, _, model_name = name.rpartition("/")
+                skipped.append(Attempt(provider_name, model_name, "", "unknown_model", 0))
         messages = params.get("messages")
         if not isinstance(messages, list) or not messages:
             raise RouterError("messages must be a non-empty list of {role, content} objects", param="messages")
@@ -207,15 +228,16 @@ class Router:
                 raise RouterError(f"messages[{i}].role {message['role']!r} is not a chat role", param=f"messages[{i}].role")
         sampling = {k: v for k, v in params.items() if k not in _ROUTING_KEYS}
         user = params.get("user") if isinstance(params.get("user"), str) else None
-        return self._run(candidates, ChatRequest(messages=messages, params=sampling), user)
+        return self._run(candidates, ChatRequest(messages=messages, params=sampling), user, skipped)
 
-    async def _run(self, candidates, request: ChatRequest, user: str | None) -> AsyncIterator[ChatCompletionChunk]:
+    async def _run(self, candidates, request: ChatRequest, user: str | None,
+                   skipped: list[Attempt]) -> AsyncIterator[ChatCompletionChunk]:
         started = time.monotonic()
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         attempts: list[Attempt] = []
         delivered = ""
         last_error: BackendError | None = None
-        plan = self._plan(candidates, user)
+        plan, waits = self._plan(candidates, user)
         for index, (provider_name, model_name, replica) in enumerate(plan):
             pool = self.pool(provider_name)
             attempt_request = ChatRequest(request.messages, request.params, continuation=delivered)
@@ -242,7 +264,7 @@ class Router:
                         usage, finish_reason = payload
                         final = _chunk(completion_id, f"{provider_name}/{model_name}", ChoiceDelta(), finish_reason)
                         yield final
-                        yield _usage_chunk(completion_id, f"{provider_name}/{model_name}", usage, attempts)
+                        yield _usage_chunk(completion_id, f"{provider_name}/{model_name}", usage, attempts + skipped)
                         return
             except BackendError as exc:
                 last_error = exc
@@ -250,24 +272,33 @@ class Router:
                 attempt.latency_ms = int((time.monotonic() - t0) * 1000)
                 self.metrics.attempts.labels(*labels, exc.kind).inc()
                 if not exc.retryable:  # the request's fault (e.g. a 400), not the replica's: no cooldown
-                    raise RouterError(str(exc), status=exc.status, attempts=attempts) from exc
-                self.health.failed(f"{provider_name}/{replica}")
+                    raise RouterError(str(exc), status=exc.status, attempts=attempts + skipped) from exc
+                self.health.failed(f"{provider_name}/{replica}", exc.retry_after if exc.status == 429 else None)
+                if exc.status == 429:
+                    waits.append(exc.retry_after if exc.retry_after is not None else self._section.cooldown_s)
+        tried = "; ".join(f"{a.provider}/{a.model}@{a.replica}: {a.status}" for a in attempts) or "none tried"
+        if waits:  # rate limited, not down: tell the client when to come back
+            raise RouterError(f"rate limited upstream ({tried}); retry after {min(waits):.0f}s", status=429,
+                              attempts=attempts + skipped, retry_after=min(waits))
         raise RouterError(
-            f"every backend failed ({'; '.join(f'{a.provider}/{a.model}@{a.replica}: {a.status}' for a in attempts)})"
-            + (f"; last error: {last_error}" if last_error else ""),
+            f"every backend failed ({tried})" + (f"; last error: {last_error}" if last_error else ""),
             status=503 if attempts else 404,
-            attempts=attempts,
+            attempts=attempts + skipped,
         )
 
-    def _plan(self, candidates, user: str | None) -> list[tuple[str, str, str]]:
+    def _plan(self, candidates, user: str | None) -> tuple[list[tuple[str, str, str]], list[float]]:
         """(provider, model, replica) in the order to try: healthy replicas of each model in
-        turn, then, as a last resort, the ones cooling down."""
-        healthy, cooling = [], []
+        turn, then, as a last resort, the ones cooling down; replicas whose ``Retry-After``
+        has not passed are left out, their waits returned beside the plan."""
+        healthy, cooling, waits = [], [], []
         for provider_name, _, model_name in candidates:
             for replica in self.pool(provider_name).order(user, self._section.routing):
-                usable = self.health.usable(f"{provider_name}/{replica}")
-                (healthy if usable else cooling).append((provider_name, model_name, replica))
-        return healthy + cooling
+                key = f"{provider_name}/{replica}"
+                if (wait := self.health.limited_for(key)) > 0:
+                    waits.append(wait)
+                    continue
+                (healthy if self.health.usable(key) else cooling).append((provider_name, model_name, replica))
+        return healthy + cooling, waits
 
     async def _attempt(self, backend: Backend, model: str, request: ChatRequest, t0: float, labels,
                        ttft_timeout: bool = True):
@@ -277,7 +308,7 @@ class Router:
         dedupe = _Dedupe(request.continuation)
         first = True
         usage: CompletionUsage | None = None
-        finish_reason = "stop"
+        finish_reason: str | None = None
         try:
             while True:
                 try:
@@ -306,6 +337,8 @@ class Router:
         tail = dedupe.flush()
         if tail:
             yield "text", tail
+        if finish_reason is None:  # a clean close mid-reply is still a cut reply
+            raise BackendError("stream_broken", f"{backend.replica}: the stream ended without a finish_reason")
         if usage:
             cached = usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details else 0
             self.metrics.prompt_tokens.labels(*labels).inc(usage.prompt_tokens)

@@ -23,13 +23,16 @@ def make_chunk(completion_id: str, model: str, delta: ChoiceDelta | None = None,
 
 class BackendError(Exception):
     """A replica failed. ``kind`` names how (e.g. ``http_503``); ``retryable`` says whether
-    the next model may succeed where this one failed (a 400 would fail everywhere)."""
+    the next model may succeed where this one failed (a 400 would fail everywhere);
+    ``retry_after`` is a 429's ``Retry-After`` in seconds, when the replica sent one."""
 
-    def __init__(self, kind: str, message: str, *, retryable: bool = True, status: int = 502):
+    def __init__(self, kind: str, message: str, *, retryable: bool = True, status: int = 502,
+                 retry_after: float | None = None):
         super().__init__(message)
         self.kind = kind
         self.retryable = retryable
         self.status = status
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

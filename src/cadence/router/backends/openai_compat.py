@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,7 +34,9 @@ class OpenAICompatibleBackend:
         except openai.APIStatusError as exc:
             status = exc.status_code
             retryable = status == 429 or status >= 500 or status in (404, 408)
-            raise BackendError(f"http_{status}", _describe(exc), retryable=retryable, status=status) from exc
+            retry_after = parse_retry_after(exc.response.headers.get("retry-after")) if status == 429 else None
+            raise BackendError(f"http_{status}", _describe(exc), retryable=retryable, status=status,
+                               retry_after=retry_after) from exc
         except openai.APITimeoutError as exc:
             raise BackendError("timeout", f"{self.replica}: request timed out") from exc
         except openai.APIConnectionError as exc:
@@ -47,6 +51,24 @@ class OpenAICompatibleBackend:
     async def close(self) -> None:
         """Close the HTTP connection pool."""
         await self._client.close()
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header: delay-seconds or an HTTP date (RFC 9110 10.2.3);
+    None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
 
 
 def _describe(exc: openai.APIStatusError) -> str:

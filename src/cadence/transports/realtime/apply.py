@@ -20,7 +20,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.services.settings import LLMSettings, STTSettings
 
-from cadence.errors import ConfigError
+from cadence.errors import CadenceError
 from cadence.processors.reply_hold import ReplyHoldMixin
 from cadence.stages import StageRoles
 from cadence.transports.realtime.protocol import ProtocolError
@@ -45,12 +45,12 @@ class SettingsApplier:
         self._vad_sent = (vad.confidence, vad.stop_secs) if vad is not None else None
 
     def effective_model(self, requested: str) -> str:
-        """The router model replies come from: ``requested`` when the router knows it (e.g.
-        ``gpu/Qwen/Qwen2.5-7B-Instruct``), otherwise the pipeline's own."""
+        """The router model replies come from: ``requested`` when the router serves it (e.g.
+        ``gpu/Qwen/Qwen2.5-7B-Instruct``), the model behind it when it is one of
+        ``router.aliases``, otherwise the pipeline's own. The session echoes this name."""
         try:
-            self._router.check_model(requested)
-            return requested
-        except ConfigError:
+            return self._router.canonical(requested)
+        except CadenceError:  # a name nothing serves: the pipeline's own model answers
             return self.defaults.model
 
     def check_room(self, config: SessionConfig, *, instructions: str, max_tokens: Any, where: str) -> None:

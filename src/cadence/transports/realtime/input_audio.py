@@ -1,5 +1,13 @@
-"""Client audio on its way in: decoded from its wire format, paced, resampled, then fed to
-the pipeline or held for the client's own commit.
+"""Client audio on its way in: decoded from its wire format, resampled, then fed to the
+pipeline at the pace it was recorded, or held for the client's own commit.
+
+A client may send audio faster than real time (a recorded file in one burst, a replay). It
+is queued, never dropped, up to ``MAX_QUEUE_SECS`` of audio, and fed on at real time: the
+turn stage's waits are wall-clock waits, so audio time and wall time must agree for a
+recording's pauses to be heard as the pauses they were. While a reply to the recording is
+in progress, audio that was already queued when that reply began waits for it to end: a
+recording cannot hear the reply, and would otherwise talk over every one. Audio sent live
+(not ahead of its time by more than ``SLACK_SECS``) passes at once, barge-in included.
 
 With turn detection off the client commits the buffer itself; the held audio is then
 transcribed through the pipeline's own STT stage (``run_stt``), so the session's
@@ -8,9 +16,13 @@ transcription settings (prompt, language) apply exactly as to spoken turns.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from loguru import logger
 
 from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import ErrorFrame, TranscriptionFrame
@@ -18,45 +30,97 @@ from pipecat.frames.frames import ErrorFrame, TranscriptionFrame
 from cadence.transports.realtime.protocol import ProtocolError, decode_audio
 from cadence.transports.realtime.wire_audio import WIRE_RATE, WireAudio
 
-MAX_AHEAD_MS = 10_000  # how far ahead of real time a client may send audio
+MAX_QUEUE_SECS = 15 * 60  # audio received ahead of real time and not yet fed on
 MAX_BUFFER_SECS = 15 * 60  # the longest buffer a client may hold for its own commit
+FRAME_MS = 20  # a long append is fed on in frames of this length, as a microphone sends them
+SLACK_SECS = 0.2  # how far ahead of its time a chunk may be fed (network jitter, not a burst)
 
 
 class InputAudio:
     """The input side of one session's audio (over Realtime events)."""
 
-    def __init__(self, in_rate: int, feed: Callable[[bytes], Awaitable[None]], stt: Any = None):
+    def __init__(self, in_rate: int, feed: Callable[[bytes], Awaitable[None]], stt: Any = None,
+                 replying_since: Callable[[], float | None] = lambda: None):
         self.in_rate = in_rate
         self._feed = feed
         self._stt = stt
+        self._replying_since = replying_since  # when the reply in progress began (monotonic), or None
         self.wire = WireAudio()
         self._resample = create_stream_resampler()  # 24 kHz wire audio → the pipeline's input rate
-        self.heard_ms = 0.0  # audio received so far (the client's clock)
-        self._first_at: float | None = None
+        self.heard_ms = 0.0  # audio fed to the pipeline (or held for a commit): the client's clock
         self._buffer = bytearray()  # held for a manual commit (turn_detection: null)
+        self._queue: deque[tuple[float, bytes]] = deque()  # (received at, pcm) not yet fed; bounded in bytes
+        self._queued_bytes = 0
+        self._wake = asyncio.Event()
+        self._feeder: asyncio.Task | None = None
+
+    @property
+    def queued_secs(self) -> float:
+        """Audio received and not yet fed to the pipeline."""
+        return self._queued_bytes / 2 / self.in_rate
 
     async def append(self, b64: str, wire_format: str, *, hold: bool) -> None:
-        """Decode one ``input_audio_buffer.append``; feed it on, or hold it when ``hold``."""
+        """Decode one ``input_audio_buffer.append``; queue it to be fed on, or hold it when ``hold``."""
         pcm = await self.wire.decode(decode_audio(b64), wire_format)
-        chunk_ms = len(pcm) / 2 / WIRE_RATE * 1000
-        now = time.monotonic()
-        self._first_at = self._first_at or now
-        if self.heard_ms + chunk_ms - (now - self._first_at) * 1000 > MAX_AHEAD_MS:
-            raise ProtocolError("audio_too_fast", f"audio is arriving more than {MAX_AHEAD_MS // 1000} s ahead of"
-                                " real time; this chunk was dropped. Send audio at the pace it is recorded",
-                                param="audio")
         pcm_in = await self._resample.resample(pcm, WIRE_RATE, self.in_rate)
         if hold:
             if len(self._buffer) + len(pcm_in) > MAX_BUFFER_SECS * self.in_rate * 2:
                 raise ProtocolError("input_audio_buffer_full", f"the audio buffer holds {MAX_BUFFER_SECS // 60}"
                                     " minutes already; commit or clear it. This chunk was dropped", param="audio")
             self._buffer.extend(pcm_in)
-        elif pcm_in:
-            await self._feed(pcm_in)
-        self.heard_ms += chunk_ms
+            self.heard_ms += len(pcm) / 2 / WIRE_RATE * 1000
+            return
+        if not pcm_in:
+            return
+        if self._queued_bytes + len(pcm_in) > MAX_QUEUE_SECS * self.in_rate * 2:
+            raise ProtocolError("audio_queue_full", f"{self.queued_secs:.1f} s of audio sent ahead of real time are"
+                                f" waiting already, and a session queues at most {MAX_QUEUE_SECS:g} s; this chunk"
+                                " was dropped. Send the rest once the session has caught up", param="audio")
+        now, step = time.monotonic(), self.in_rate * 2 * FRAME_MS // 1000
+        self._queue.extend((now, pcm_in[i:i + step]) for i in range(0, len(pcm_in), step))
+        self._queued_bytes += len(pcm_in)
+        self._wake.set()
+        if self._feeder is None:
+            self._feeder = asyncio.create_task(self._feed_at_pace())
+
+    async def _feed_at_pace(self) -> None:
+        due = time.monotonic()  # when the next chunk's audio starts, on the wall clock
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            received, pcm = self._queue[0]
+            since = self._replying_since()
+            if since is not None and received < since:  # queued before this reply began: after it
+                await asyncio.sleep(0.05)
+                continue
+            now = time.monotonic()
+            due = max(due, now)
+            if due - now > SLACK_SECS:
+                await asyncio.sleep(due - now - SLACK_SECS)
+                continue  # a reply may have begun meanwhile
+            self._queue.popleft()
+            self._queued_bytes -= len(pcm)
+            secs = len(pcm) / 2 / self.in_rate
+            due += secs
+            self.heard_ms += secs * 1000
+            try:
+                await self._feed(pcm)
+            except Exception:  # one bad push must not stop the audio after it
+                logger.exception("feeding input audio to the pipeline failed")
 
     def clear(self) -> None:
+        """``input_audio_buffer.clear``: the held buffer and the audio not yet fed."""
         self._buffer.clear()
+        self._queue.clear()
+        self._queued_bytes = 0
+
+    async def close(self) -> None:
+        """Stop feeding (the session is over)."""
+        if self._feeder is not None:
+            self._feeder.cancel()
+            await asyncio.gather(self._feeder, return_exceptions=True)
 
     def take(self) -> bytes:
         """The held audio (at least 100 ms), emptying the buffer; ProtocolError if too little."""

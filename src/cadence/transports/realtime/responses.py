@@ -10,6 +10,7 @@ belong to.
 from __future__ import annotations
 
 import base64
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,6 +145,7 @@ class Response:
 
     def __init__(self, response_id: str, options: ResponseOptions):
         self.unseen = False  # dropped before it was real (a resumed turn): never shown to the client
+        self.started_at = time.monotonic()
         self.id = response_id
         self.options = options
         self.modalities = options.modalities
@@ -212,6 +214,10 @@ class ResponseTracker:
     @property
     def active(self) -> bool:
         return self.current is not None and not self.current.done
+
+    def replying_since(self) -> float | None:
+        """When the response in progress began (monotonic clock), or None when none is."""
+        return self.current.started_at if self.active else None
 
     @property
     def speaking(self) -> Response | None:

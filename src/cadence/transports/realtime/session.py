@@ -61,7 +61,7 @@ class RealtimeSession(ItemEvents):
         queue = self._queue
         self.conversation = Conversation(roles.llm_context, queue)
         self.responses = ResponseTracker(self.config.output_modalities)
-        self.input = InputAudio(transport.audio_in_sample_rate, self._feed, roles.stt)
+        self.input = InputAudio(transport.audio_in_sample_rate, self._feed, roles.stt, self.responses.replying_since)
         self.settings = SettingsApplier(roles, queue, self.defaults, factory.router, factory.config.character)
         self.user_turns = UserTurns(self.conversation, self.emit, lambda: self.heard_ms)
         self._idle = IdleTimer(self._on_idle)
@@ -104,6 +104,7 @@ class RealtimeSession(ItemEvents):
     async def close(self) -> None:
         """Stop the pipeline and flush nothing more to the client."""
         self._idle.cancel()
+        await self.input.close()
         await self.pipeline.task.queue_frame(CancelFrame())
         if self._runner_task:
             await asyncio.gather(self._runner_task, return_exceptions=True)
