@@ -15,6 +15,14 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
+def chromium_args(microphone_wav) -> list[str]:
+    """Headless Chromium with a fake microphone that loops ``microphone_wav``."""
+    return ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={microphone_wav}",
+            "--autoplay-policy=no-user-gesture-required"]
+
+
 
 @pytest.mark.parametrize("transport", ["websocket", "webrtc"])
 async def test_page_hears_a_question_and_plays_the_reply(nova_server, speak, tmp_path, transport):
@@ -29,12 +37,7 @@ async def test_page_hears_a_question_and_plays_the_reply(nova_server, speak, tmp
     ARTIFACTS.mkdir(exist_ok=True)
     url = nova_server  # `run-pipeline configs/nova.yaml`, as a user starts it
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}",
-            "--autoplay-policy=no-user-gesture-required",
-        ])
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=chromium_args(wav))
         try:
             page = await browser.new_page()
             await page.goto(url + "/")

@@ -33,6 +33,7 @@ from cadence.pipelines.builder import PipelineFactory
 from cadence.server import create_app
 from conftest import ROOT, run_cli, start_server, word_error_rate
 from servers import closed_port, serving
+from test_browser import chromium_args
 
 ORIGIN = "http://localhost:5173"
 KEY = "k-cors-123"
@@ -177,12 +178,7 @@ async def call_from(page_origin: str, blocking: str, allowed: str, app, wav: Pat
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}",
-            "--autoplay-policy=no-user-gesture-required",
-        ])
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=chromium_args(wav))
         try:
             page = await browser.new_page()
             console: list[str] = []

@@ -141,6 +141,11 @@ class Conversation:
             await self.replace_text(item_id, edit)
         return len(new)
 
+    def context_messages(self) -> list[dict[str, Any]]:
+        """The conversation as the LLM sees it now: its user and assistant messages, copied."""
+        return [dict(m) for m in self._context.get_messages()
+                if isinstance(m, dict) and m.get("role") in ("user", "assistant")]
+
     def messages_of(self, item_id: str) -> list[dict[str, Any]]:
         return list(self._messages.get(item_id, []))
 

@@ -129,11 +129,23 @@ def parse_client_event(data: dict[str, Any]) -> Any:
         raise ProtocolError("unknown_event", f"unknown event type {data['type']!r}; client events are:"
                             f" {', '.join(sorted(CLIENT_EVENT_CLASSES))}", param="type")
     try:
-        return cls.model_validate(data)
+        return cls.model_validate(_without_item_references(data))
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         param = error_param(error["loc"]) or None
         raise ProtocolError("invalid_value", f"{param or data['type']}: {error['msg']}", param=param) from exc
+
+
+def _without_item_references(data: dict[str, Any]) -> dict[str, Any]:
+    """``response.input`` may point at conversation items (``{"type": "item_reference", "id"}``,
+    as OpenAI's out-of-band guide shows) though the SDK's GA types lack it: each stands in for
+    an empty message while the rest is validated (out_of_band.py resolves them)."""
+    items = (data.get("response") or {}).get("input") if data["type"] == "response.create" else None
+    if not isinstance(items, list) or not any(isinstance(i, dict) and i.get("type") == "item_reference" for i in items):
+        return data
+    stand_in = {"type": "message", "role": "user", "content": []}
+    items = [stand_in if isinstance(i, dict) and i.get("type") == "item_reference" else i for i in items]
+    return {**data, "response": {**data["response"], "input": items}}
 
 
 _TYPE_TAGS = ("str", "int", "float", "bool", "dict", "list", "none")

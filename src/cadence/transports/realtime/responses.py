@@ -114,9 +114,6 @@ class ResponseOptions:
     def requested(cls, options: dict[str, Any], session_modalities: list[str]) -> ResponseOptions:
         """A ``response.create``'s ``response`` object (already type-checked by the protocol
         parser); ProtocolError for what Cadence cannot do yet."""
-        if options.get("conversation") == "none" or options.get("input"):
-            raise ProtocolError("unsupported", "out-of-band responses (conversation: none, input) are not supported"
-                                " yet; the response always uses the conversation", param="response.conversation")
         overrides: dict[str, Any] = {}
         if options.get("instructions"):
             overrides["system_instruction"] = options["instructions"]
@@ -146,6 +143,7 @@ class Response:
     def __init__(self, response_id: str, options: ResponseOptions):
         self.unseen = False  # dropped before it was real (a resumed turn): never shown to the client
         self.started_at = time.monotonic()
+        self.conversation_id: str | None = "auto"  # None: an out-of-band response (conversation: "none")
         self.id = response_id
         self.options = options
         self.modalities = options.modalities
@@ -171,7 +169,7 @@ class Response:
     def resource(self) -> dict[str, Any]:
         body: dict[str, Any] = {"id": self.id, "object": "realtime.response", "status": self.status,
                                 "output": [o.item() for o in self.output] if self.done else [],
-                                "output_modalities": self.modalities, "conversation_id": "auto",
+                                "output_modalities": self.modalities, "conversation_id": self.conversation_id,
                                 "metadata": self.options.metadata}
         if self.done:
             if self.status == "completed":
@@ -182,7 +180,8 @@ class Response:
                 body["status_details"] = {"type": self.status, "reason": self.reason}
             prompt = getattr(self.usage, "prompt_tokens", 0) or 0
             completion = getattr(self.usage, "completion_tokens", 0) or 0
-            cached = getattr(self.usage, "cache_read_input_tokens", 0) or 0
+            details = getattr(self.usage, "prompt_tokens_details", None)  # the router's own usage
+            cached = getattr(self.usage, "cache_read_input_tokens", 0) or getattr(details, "cached_tokens", 0) or 0
             body["usage"] = {"total_tokens": prompt + completion, "input_tokens": prompt, "output_tokens": completion,
                              "input_token_details": {"cached_tokens": cached, "text_tokens": prompt, "audio_tokens": 0},
                              "output_token_details": {"text_tokens": completion, "audio_tokens": 0}}

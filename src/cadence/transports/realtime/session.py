@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loguru import logger
-from pipecat.frames.frames import CancelFrame, Frame, LLMRunFrame, TTSSpeakFrame
+from pipecat.frames.frames import CancelFrame, Frame, TTSSpeakFrame
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.base_transport import TransportParams
 from pipecat.workers.runner import WorkerRunner
@@ -27,15 +27,17 @@ from cadence.transports.realtime.item_events import ItemEvents
 from cadence.transports.realtime.latency import LatencyReporter
 from cadence.transports.realtime.listening import backchannel_event
 from cadence.transports.realtime.observer import SessionEvents
+from cadence.transports.realtime.out_of_band import OutOfBandResponses
 from cadence.transports.realtime.protocol import ProtocolError, decode_message, error_event, new_id, parse_client_event
-from cadence.transports.realtime.responses import Response, ResponseOptions, ResponseTracker
+from cadence.transports.realtime.response_events import ResponseEvents
+from cadence.transports.realtime.responses import Response, ResponseTracker
 from cadence.transports.realtime.session_config import SessionConfig, SessionDefaults
 from cadence.transports.realtime.transport import Media, RealtimeInputTransport, RealtimeOutputTransport, ResponseGate
 from cadence.transports.realtime.user_turns import UserTurns
 from cadence.transports.realtime.wire_audio import WIRE_RATE, WireAudio
 
 
-class RealtimeSession(ItemEvents):
+class RealtimeSession(ItemEvents, ResponseEvents):
     """Protocol state and one pipeline for one connected client."""
 
     def __init__(self, factory: PipelineFactory, send: Callable[[dict[str, Any]], Awaitable[None]], *,
@@ -63,6 +65,7 @@ class RealtimeSession(ItemEvents):
         self.responses = ResponseTracker(self.config.output_modalities)
         self.input = InputAudio(transport.audio_in_sample_rate, self._feed, roles.stt, self.responses.replying_since)
         self.settings = SettingsApplier(roles, queue, self.defaults, factory.router, factory.config.character)
+        self.out_of_band = OutOfBandResponses(factory.router, self.emit, self.conversation, user_id)
         self.user_turns = UserTurns(self.conversation, self.emit, lambda: self.heard_ms)
         self._idle = IdleTimer(self._on_idle)
         self._started_at = time.monotonic()
@@ -105,6 +108,7 @@ class RealtimeSession(ItemEvents):
         """Stop the pipeline and flush nothing more to the client."""
         self._idle.cancel()
         await self.input.close()
+        await self.out_of_band.close()
         await self.pipeline.task.queue_frame(CancelFrame())
         if self._runner_task:
             await asyncio.gather(self._runner_task, return_exceptions=True)
@@ -188,28 +192,6 @@ class RealtimeSession(ItemEvents):
         current = self.responses.current
         await self._cancel_response()
         self.emit({"type": "output_audio_buffer.cleared", "response_id": current.id if current else None})
-
-    async def _on_response_create(self, event, data) -> None:
-        if self.responses.active:
-            raise ProtocolError("conversation_already_has_active_response",
-                                f"response {self.responses.current.id} is still in progress; cancel it first")
-        options = data.get("response") or {}
-        chosen = ResponseOptions.requested(options, self.config.output_modalities)
-        overrides = chosen.overrides
-        if "system_instruction" in overrides or "max_tokens" in overrides:
-            self.settings.check_room(self.config, instructions=overrides.get("system_instruction",
-                                                                             self.config.instructions),
-                                     max_tokens=overrides.get("max_tokens"), where="response")
-        self.responses.request(chosen)
-        await self.settings.override(overrides, text_only=chosen.modalities == ["text"])
-        self.gate.allow_one()
-        await self._queue(LLMRunFrame())
-
-    async def _on_response_cancel(self, event, data) -> None:
-        wanted, current = data.get("response_id"), self.responses.current
-        if wanted and (not current or current.id != wanted):
-            raise ProtocolError("invalid_value", f"no response {wanted!r} is in progress", param="response_id")
-        await self._cancel_response()
 
     # -- pipeline events (PipelineHooks) -------------------------------------------------
 

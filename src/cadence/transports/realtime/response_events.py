@@ -1,0 +1,55 @@
+"""The Realtime client events that start and stop responses: ``response.create`` (in the
+conversation, or out of band) and ``response.cancel``.
+
+A part of ``RealtimeSession`` (a mixin): it uses the session's ``responses``, ``settings``,
+``gate`` and ``out_of_band``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipecat.frames.frames import LLMRunFrame
+
+from cadence.transports.realtime import out_of_band
+from cadence.transports.realtime.protocol import ProtocolError
+from cadence.transports.realtime.responses import ResponseOptions
+
+
+class ResponseEvents:
+    """Response-making handlers of a ``RealtimeSession``."""
+
+    config: Any
+    responses: Any
+    settings: Any
+    gate: Any
+    out_of_band: Any
+
+    async def _on_response_create(self, event, data) -> None:
+        options = data.get("response") or {}
+        if out_of_band.wanted(options):  # beside the conversation: it may run while a reply is in progress
+            ResponseOptions.requested(options, ["text"])  # the same checks (metadata) as any response
+            self.out_of_band.start(options, model=self.settings.effective_model(self.config.model),
+                                   instructions=self.config.instructions, max_tokens=self.config.max_output_tokens)
+            return
+        if self.responses.active:
+            raise ProtocolError("conversation_already_has_active_response",
+                                f"response {self.responses.current.id} is still in progress; cancel it first")
+        chosen = ResponseOptions.requested(options, self.config.output_modalities)
+        overrides = chosen.overrides
+        if "system_instruction" in overrides or "max_tokens" in overrides:
+            self.settings.check_room(self.config, instructions=overrides.get("system_instruction",
+                                                                             self.config.instructions),
+                                     max_tokens=overrides.get("max_tokens"), where="response")
+        self.responses.request(chosen)
+        await self.settings.override(overrides, text_only=chosen.modalities == ["text"])
+        self.gate.allow_one()
+        await self._queue(LLMRunFrame())
+
+    async def _on_response_cancel(self, event, data) -> None:
+        wanted, current = data.get("response_id"), self.responses.current
+        if self.out_of_band.cancel(wanted):
+            return
+        if wanted and (not current or current.id != wanted):
+            raise ProtocolError("invalid_value", f"no response {wanted!r} is in progress", param="response_id")
+        await self._cancel_response()
