@@ -127,7 +127,8 @@ async def run_item(url: str, headers: dict, voice_name: str | None, kind: str, p
     import websockets
 
     outcome = Outcome(kind, " ".join(parts))
-    session: dict = {"type": "realtime", "audio": {"input": {"format": {"type": "audio/pcm", "rate": RATE},
+    session: dict = {"type": "realtime", "providerData": {"turn_latency": True},
+                     "audio": {"input": {"format": {"type": "audio/pcm", "rate": RATE},
                                                              "turn_detection": {"type": "server_vad"}}}}
     if voice_name:
         session["audio"]["output"] = {"voice": voice_name}

@@ -8,6 +8,8 @@ import socket
 
 import uvicorn
 
+from cadence.server import WS_PROTOCOL
+
 
 class _Server(uvicorn.Server):
     """A uvicorn server that sets ``ready`` once its sockets listen."""
@@ -25,7 +27,8 @@ class _Server(uvicorn.Server):
 @contextlib.asynccontextmanager
 async def serving(app, *, start_timeout: float = 30.0, port: int = 0):
     """Serve ``app`` on 127.0.0.1 at ``port`` (a free one by default); yields its base URL."""
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+                                    ws=WS_PROTOCOL))
     task = asyncio.create_task(server.serve())
     ready = asyncio.create_task(server.ready.wait())
     done, _ = await asyncio.wait({task, ready}, timeout=start_timeout, return_when=asyncio.FIRST_COMPLETED)

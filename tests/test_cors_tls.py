@@ -92,12 +92,14 @@ async def test_preflights_from_an_allowed_origin_pass_without_the_key(store, tmp
                                                               "Authorization": f"Bearer {KEY}"}) as r:
                 assert r.status == 200 and "Access-Control-Allow-Origin" not in r.headers
 
-    async with serving(tiny_app(store, tmp_path, cors_origins=["*"])) as base:
+    async with serving(tiny_app(store, tmp_path, cors_origins=["*"], api_keys=[KEY])) as base:
         async with aiohttp.ClientSession() as http:
             status, headers = await preflight(http, base + "/v1/chat/completions", "POST", origin="https://any.example")
             assert status == 200 and headers["Access-Control-Allow-Origin"] == "*", headers
-            async with http.get(base + "/v1/voices", headers={"Origin": "https://any.example"}) as r:
+            async with http.get(base + "/v1/voices", headers={"Origin": "https://any.example",
+                                                              "Authorization": f"Bearer {KEY}"}) as r:
                 assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] == "*"
+                assert "Retry-After" in r.headers["Access-Control-Expose-Headers"]  # a page may read a 429's wait
 
 
 async def test_without_cors_origins_there_are_no_cors_headers(store, tmp_path):
@@ -298,6 +300,8 @@ def test_tls_files_and_cors_origins_are_checked_at_start(tmp_path):
     assert "bad.yaml:4:7: server.cors_origins[1]: " in message and "not an origin (drop the trailing '/')" in message
     message = error('cors_origins: ["*", "https://app.example.com"]')
     assert "server.cors_origins: " in message and "give it alone" in message, message
+    message = error('cors_origins: ["*"]')  # any page, and no key to stop it
+    assert "server: " in message and "without api_keys" in message, message
     ok = load_and_validate(str(config('cors_origins: ["HTTPS://App.Example.com:8443", "capacitor://localhost"]')))
     assert ok.config.server.cors_origins == ["https://app.example.com:8443", "capacitor://localhost"]
 

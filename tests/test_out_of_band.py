@@ -81,6 +81,7 @@ async def test_bad_out_of_band_requests_name_the_field_and_the_session_goes_on(c
         ({"conversation": "none", "input": [{"type": "function_call", "call_id": "c1", "name": "f",
                                                   "arguments": "{}"}]}, "response.input.0.type"),
         ({"conversation": "none", "input": "hello"}, "response.input"),
+        ({"conversation": "none", "input": [{"type": "item_reference", "id": ["x"]}]}, "response.input.0.id"),
         ({"conversation": "none", "metadata": {"n": 3}}, "response.metadata.n"),
     ]
     for response, param in cases:

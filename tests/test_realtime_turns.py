@@ -25,8 +25,9 @@ async def test_two_sentences_are_one_item_and_one_response(nova_factory, speak):
     events: list[dict] = []
     async with serving(create_app(nova_factory)) as base:
         async with websockets.connect(base.replace("http://", "ws://") + "/v1/realtime", max_size=None) as ws:
-            await ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "audio": {
-                "input": {"format": {"type": "audio/pcm", "rate": RATE}, "turn_detection": {"type": "server_vad"}}}}}))
+            await ws.send(json.dumps({"type": "session.update", "session": {
+                "type": "realtime", "providerData": {"turn_latency": True}, "audio": {
+                    "input": {"format": {"type": "audio/pcm", "rate": RATE}, "turn_detection": {"type": "server_vad"}}}}}))
 
             async def receive():
                 async for message in ws:

@@ -201,3 +201,10 @@ def test_an_alias_onto_nothing_served_is_a_config_error_with_its_line():
         validate(load_config_text(text))
     assert ":3:" in str(info.value) and "router.aliases.gpt-4o" in str(info.value), info.value
     assert "configured provider" in str(info.value)
+
+
+async def test_a_non_streamed_reply_that_breaks_with_nothing_left_is_a_503_with_attempts(client):
+    with pytest.raises(InternalServerError) as info:
+        await client.chat.completions.create(model="cut/m", messages=HELLO)
+    assert info.value.status_code == 503 and "without a finish_reason" in info.value.body["message"]
+    assert attempts(info.value.body) == [("cut", "stream_broken")]

@@ -103,7 +103,7 @@ async def _serve(config) -> int:
 
     from cadence.config import tls_files
     from cadence.pipelines.builder import PipelineFactory
-    from cadence.server import check_bind, create_app
+    from cadence.server import WS_PROTOCOL, check_bind, create_app
 
     server_section = config.config.server
     check_bind(server_section.host, any(k.get_secret_value() for k in server_section.api_keys))
@@ -114,6 +114,9 @@ async def _serve(config) -> int:
     tls = tls_files(config)
     server = uvicorn.Server(uvicorn.Config(
         create_app(factory), host=server_section.host, port=server_section.port, log_level="warning",
+        # uvicorn's default (websockets' sans-I/O) crashes on a non-ASCII Sec-WebSocket-Protocol: no
+        # answer, and a connection that blocks shutdown for ever. The websockets protocol answers 401.
+        ws=WS_PROTOCOL,
         ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None,
     ))
     serving = asyncio.create_task(server.serve())

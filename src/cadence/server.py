@@ -19,6 +19,7 @@ from cadence.voice.catalog import pipeline_catalog
 from cadence.transports.realtime.webrtc import close_webrtc_sessions, webrtc_routes
 
 OPEN_PATHS = {"/healthz", "/"}
+WS_PROTOCOL = "websockets"  # uvicorn's WebSocket protocol (see cli.py: the default one hangs on bad headers)
 PAGE = Path(__file__).parent / "web" / "index.html"
 
 
@@ -80,20 +81,27 @@ def _allow_cors(app: FastAPI, origins: list[str]) -> None:
     from starlette.middleware.cors import CORSMiddleware
 
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
-                       allow_credentials=False, max_age=600)
+                       allow_credentials=False, max_age=600,
+                       expose_headers=["Retry-After"])  # not CORS-safelisted: a page must be let read it
 
 
 def _authorized(headers, keys: list[str]) -> bool:
     for protocol in headers.get("sec-websocket-protocol", "").split(","):
         protocol = protocol.strip()
         if protocol.startswith("openai-insecure-api-key."):
-            token = protocol.removeprefix("openai-insecure-api-key.")
-            return any(hmac.compare_digest(token, key) for key in keys)
+            return _matches(protocol.removeprefix("openai-insecure-api-key."), keys)
     header = headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() not in ("bearer", "basic"):
         return False
-    return any(hmac.compare_digest(token.strip(), key) for key in keys)
+    return _matches(token.strip(), keys)
+
+
+def _matches(token: str, keys: list[str]) -> bool:
+    # compare_digest refuses str with non-ASCII characters (TypeError → HTTP 500): compare bytes.
+    # Header values arrive decoded as latin-1 (its bytes back); a client sends a key as UTF-8.
+    given = token.encode("latin-1", "replace")
+    return any(hmac.compare_digest(given, key.encode("utf-8")) for key in keys)
 
 
 def check_bind(host: str, has_keys: bool) -> None:

@@ -313,6 +313,25 @@ async def test_retry_after_sets_the_cooldown_and_is_passed_on_when_nothing_is_le
     router.now[0] += 4.5  # past the 7 s it asked for (shorter than cooldown_s): asked again
     third = await ask(router, model="e429ra/m", models=["ok/m"])
     assert third.tried() == [("e429ra", "m", "http_429"), ("ok", "m", "ok")]
-    # A 429 without Retry-After, nothing left: 429 with the configured cooldown as the wait.
+    # The limit is that model's: another model on the same replica is still asked.
+    router.now[0] += 0.5
+    assert (await ask_failing(router, model="e429ra/m"))[1].calls == []
+    other = await ask(router, model="e429ra/other", models=["ok/m"])
+    assert other.tried() == [("e429ra", "other", "http_429"), ("ok", "m", "ok")]
+    # A 429 without Retry-After, nothing left: still a 429, with no wait made up.
     error, _ = await ask_failing(router, model="e429/m", models=["e500/m"])
-    assert (error.status, error.retry_after) == (429, 30)
+    assert (error.status, error.retry_after) == (429, None)
+
+
+def test_retry_after_is_read_as_seconds_or_a_date_and_nonsense_is_ignored():
+    import email.utils
+    import time as clock
+
+    from cadence.router.backends.openai_compat import parse_retry_after
+
+    assert parse_retry_after("7") == 7.0 and parse_retry_after("0") == 0.0
+    soon = email.utils.formatdate(clock.time() + 60, usegmt=True)
+    assert 55 <= parse_retry_after(soon) <= 61
+    assert parse_retry_after(email.utils.formatdate(clock.time() - 60, usegmt=True)) == 0.0
+    for nonsense in ("inf", "1e400", "nan", "soon", "", None):
+        assert parse_retry_after(nonsense) is None, nonsense

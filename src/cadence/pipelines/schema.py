@@ -63,6 +63,13 @@ class ServerSection(Spec):
             raise ValueError("'*' allows every origin: give it alone, or list origins without it")
         return origins
 
+    @model_validator(mode="after")
+    def _star_needs_keys(self) -> ServerSection:
+        if "*" in self.cors_origins and not any(k.get_secret_value() for k in self.api_keys):
+            raise ValueError("cors_origins: ['*'] without api_keys lets any web page the user opens read and"
+                             " delete memory and use the router: set server.api_keys, or list the origins")
+        return self
+
 
 class TransportSection(Spec):
     """How audio reaches a session and leaves it."""

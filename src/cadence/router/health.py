@@ -16,31 +16,29 @@ class Health:
         self.cooldown_s = cooldown_s
         self._clock = clock
         self._down_until: dict[str, float] = {}
-        self._limited_until: dict[str, float] = {}  # replicas that said when to come back
+        self._limited_until: dict[str, float] = {}  # provider/replica/model → when it may be asked again
 
     def usable(self, replica: str) -> bool:
         """Whether ``replica`` may be tried now (healthy, or its cooldown has ended)."""
         return self._clock() >= self._down_until.get(replica, 0.0)
 
-    def limited_for(self, replica: str) -> float:
-        """Seconds until a rate-limited ``replica`` asked to be retried (0 when it did not)."""
-        return max(0.0, self._limited_until.get(replica, 0.0) - self._clock())
+    def limited_for(self, key: str) -> float:
+        """Seconds until a rate-limited ``key`` (provider/replica/model) asked to be retried (0: not limited)."""
+        return max(0.0, self._limited_until.get(key, 0.0) - self._clock())
 
-    def failed(self, replica: str, retry_after: float | None = None) -> None:
-        """Start (or restart) ``replica``'s cooldown: ``retry_after`` seconds when the
-        replica sent a ``Retry-After``, else ``cooldown_s``."""
+    def failed(self, replica: str) -> None:
+        """Start (or restart) ``replica``'s cooldown."""
+        self._down_until[replica] = self._clock() + self.cooldown_s
+
+    def limit(self, key: str, seconds: float) -> None:
+        """``key`` (provider/replica/model) answered 429 with ``Retry-After: seconds``."""
         now = self._clock()
-        if retry_after is not None:
-            self._limited_until[replica] = now + retry_after
-            self._down_until[replica] = now + retry_after
-        else:
-            self._limited_until.pop(replica, None)
-            self._down_until[replica] = now + self.cooldown_s
+        self._limited_until = {k: t for k, t in self._limited_until.items() if t > now}  # bounded by live limits
+        self._limited_until[key] = now + seconds
 
     def succeeded(self, replica: str) -> None:
         """Mark ``replica`` healthy again."""
         self._down_until.pop(replica, None)
-        self._limited_until.pop(replica, None)
 
     def cooling(self) -> list[str]:
         """Replicas now in cooldown."""

@@ -55,7 +55,11 @@ def router_routes(router: Router, shape: Callable[[dict[str, Any]], Awaitable[di
             return openai_error(exc.status, str(exc), param=exc.param, extra=attempts, retry_after=exc.retry_after)
         if body.get("stream"):
             return StreamingResponse(_sse(first, chunks), media_type="text/event-stream")
-        return JSONResponse(await _collect(first, chunks))
+        try:
+            return JSONResponse(await _collect(first, chunks))
+        except RouterError as exc:  # broke after the first chunk with nowhere left to go
+            return openai_error(exc.status if exc.status >= 500 else 503, str(exc), param=exc.param,
+                                extra={"attempts": [a.public() for a in exc.attempts]})
 
     @api.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -80,7 +84,8 @@ async def _sse(first: ChatCompletionChunk, rest: AsyncIterator[ChatCompletionChu
         async for chunk in rest:
             yield f"data: {chunk.model_dump_json(exclude_none=True)}\n\n".encode()
     except RouterError as exc:  # headers are gone: report in-band, as OpenAI does
-        error = {"error": {"message": str(exc), "type": "api_error", "param": None, "code": None,
+        kind = "rate_limit_error" if exc.status == 429 else "api_error"
+        error = {"error": {"message": str(exc), "type": kind, "param": None, "code": None,
                            "attempts": [a.public() for a in exc.attempts]}}
         yield f"data: {json.dumps(error)}\n\n".encode()
     yield b"data: [DONE]\n\n"

@@ -40,6 +40,8 @@ from cadence.router.hashing import HashRing
 from cadence.router.health import Health
 from cadence.router.metrics import RouterMetrics
 
+MAX_RETRY_AFTER_S = 300.0  # a longer Retry-After (or cooldown_s, if longer) is cut to this
+
 # Request keys that are routing instructions, not sampling params for the backend.
 _ROUTING_KEYS = {"model", "models", "messages", "stream", "stream_options", "user", "extra_body", "metadata"}
 
@@ -216,7 +218,7 @@ class Router:
             try:
                 candidates.append(self._resolve(name, f"models[{i}]"))
             except RouterError:
-                provider_name, _, model_name = name.rpartition("/")
+                provider_name, _, model_name = name.partition("/")
                 skipped.append(Attempt(provider_name, model_name, "", "unknown_model", 0))
         messages = params.get("messages")
         if not isinstance(messages, list) or not messages:
@@ -238,6 +240,7 @@ class Router:
         delivered = ""
         last_error: BackendError | None = None
         plan, waits = self._plan(candidates, user)
+        limited = False  # a 429 without Retry-After was among the failures
         for index, (provider_name, model_name, replica) in enumerate(plan):
             pool = self.pool(provider_name)
             attempt_request = ChatRequest(request.messages, request.params, continuation=delivered)
@@ -273,13 +276,19 @@ class Router:
                 self.metrics.attempts.labels(*labels, exc.kind).inc()
                 if not exc.retryable:  # the request's fault (e.g. a 400), not the replica's: no cooldown
                     raise RouterError(str(exc), status=exc.status, attempts=attempts + skipped) from exc
-                self.health.failed(f"{provider_name}/{replica}", exc.retry_after if exc.status == 429 else None)
-                if exc.status == 429:
-                    waits.append(exc.retry_after if exc.retry_after is not None else self._section.cooldown_s)
+                if exc.status == 429 and exc.retry_after is not None:
+                    # A rate limit is the model's (gateways limit per model), and it said when to come back.
+                    wait = min(max(exc.retry_after, 1.0), max(self._section.cooldown_s, MAX_RETRY_AFTER_S))
+                    self.health.limit(f"{provider_name}/{replica}/{model_name}", wait)
+                    waits.append(wait)
+                else:
+                    self.health.failed(f"{provider_name}/{replica}")
+                    limited |= exc.status == 429
         tried = "; ".join(f"{a.provider}/{a.model}@{a.replica}: {a.status}" for a in attempts) or "none tried"
-        if waits:  # rate limited, not down: tell the client when to come back
-            raise RouterError(f"rate limited upstream ({tried}); retry after {min(waits):.0f}s", status=429,
-                              attempts=attempts + skipped, retry_after=min(waits))
+        if waits or limited:  # rate limited, not down: a 429, with when to come back where known
+            wait = min(waits) if waits else None
+            raise RouterError(f"rate limited upstream ({tried})" + (f"; retry after {wait:.0f}s" if wait else ""),
+                              status=429, attempts=attempts + skipped, retry_after=wait)
         raise RouterError(
             f"every backend failed ({tried})" + (f"; last error: {last_error}" if last_error else ""),
             status=503 if attempts else 404,
@@ -294,7 +303,7 @@ class Router:
         for provider_name, _, model_name in candidates:
             for replica in self.pool(provider_name).order(user, self._section.routing):
                 key = f"{provider_name}/{replica}"
-                if (wait := self.health.limited_for(key)) > 0:
+                if (wait := self.health.limited_for(f"{key}/{model_name}")) > 0:
                     waits.append(wait)
                     continue
                 (healthy if self.health.usable(key) else cooling).append((provider_name, model_name, replica))

@@ -4,10 +4,12 @@ pipeline at the pace it was recorded, or held for the client's own commit.
 A client may send audio faster than real time (a recorded file in one burst, a replay). It
 is queued, never dropped, up to ``MAX_QUEUE_SECS`` of audio, and fed on at real time: the
 turn stage's waits are wall-clock waits, so audio time and wall time must agree for a
-recording's pauses to be heard as the pauses they were. While a reply to the recording is
-in progress, audio that was already queued when that reply began waits for it to end: a
-recording cannot hear the reply, and would otherwise talk over every one. Audio sent live
-(not ahead of its time by more than ``SLACK_SECS``) passes at once, barge-in included.
+recording's pauses to be heard as the pauses they were. An append that puts the client more
+than ``BURST_SECS`` ahead is a burst; while a reply is in progress, burst audio that was
+already queued when that reply began waits for it to end (a recording cannot hear the
+reply, and would otherwise talk over every one). Anything else is live audio (a microphone,
+with its pre-roll and network jitter): fed as soon as it is at most ``LIVE_LEAD_SECS``
+ahead, never held for a reply, so barge-in works as before.
 
 With turn detection off the client commits the buffer itself; the held audio is then
 transcribed through the pipeline's own STT stage (``run_stt``), so the session's
@@ -33,7 +35,9 @@ from cadence.transports.realtime.wire_audio import WIRE_RATE, WireAudio
 MAX_QUEUE_SECS = 15 * 60  # audio received ahead of real time and not yet fed on
 MAX_BUFFER_SECS = 15 * 60  # the longest buffer a client may hold for its own commit
 FRAME_MS = 20  # a long append is fed on in frames of this length, as a microphone sends them
-SLACK_SECS = 0.2  # how far ahead of its time a chunk may be fed (network jitter, not a burst)
+BURST_SECS = 1.0  # an append leaving more than this queued is a burst (a recording, a replay)
+BURST_LEAD_SECS = 0.2  # how far ahead of its time burst audio is fed
+LIVE_LEAD_SECS = 1.0  # ... and live audio (a pre-roll or jitter drains at once)
 
 
 class InputAudio:
@@ -46,10 +50,12 @@ class InputAudio:
         self._stt = stt
         self._replying_since = replying_since  # when the reply in progress began (monotonic), or None
         self.wire = WireAudio()
-        self._resample = create_stream_resampler()  # 24 kHz wire audio → the pipeline's input rate
+        # 24 kHz wire audio → the pipeline's input rate; never reset between appends (pipecat's
+        # default clears its state after a 0.2 s gap, dropping the samples it had buffered).
+        self._resample = create_stream_resampler(clear_after_secs=None)
         self.heard_ms = 0.0  # audio fed to the pipeline (or held for a commit): the client's clock
         self._buffer = bytearray()  # held for a manual commit (turn_detection: null)
-        self._queue: deque[tuple[float, bytes]] = deque()  # (received at, pcm) not yet fed; bounded in bytes
+        self._queue: deque[tuple[bool, float, bytes]] = deque()  # (burst, received at, pcm); bounded in bytes
         self._queued_bytes = 0
         self._wake = asyncio.Event()
         self._feeder: asyncio.Task | None = None
@@ -77,11 +83,22 @@ class InputAudio:
                                 f" waiting already, and a session queues at most {MAX_QUEUE_SECS:g} s; this chunk"
                                 " was dropped. Send the rest once the session has caught up", param="audio")
         now, step = time.monotonic(), self.in_rate * 2 * FRAME_MS // 1000
-        self._queue.extend((now, pcm_in[i:i + step]) for i in range(0, len(pcm_in), step))
+        burst = (self._queued_bytes + len(pcm_in)) / 2 / self.in_rate > BURST_SECS
+        self._queue.extend((burst, now, pcm_in[i:i + step]) for i in range(0, len(pcm_in), step))
         self._queued_bytes += len(pcm_in)
         self._wake.set()
-        if self._feeder is None:
+        if self._feeder is None or self._feeder.done():
             self._feeder = asyncio.create_task(self._feed_at_pace())
+
+    def hold_queued(self) -> None:
+        """Turn detection went off: audio not yet fed joins the buffer the client will commit."""
+        while self._queue and len(self._buffer) < MAX_BUFFER_SECS * self.in_rate * 2:
+            _, _, pcm = self._queue.popleft()
+            self._buffer.extend(pcm)
+            self.heard_ms += len(pcm) / 2 / self.in_rate * 1000
+        if self._queue:
+            logger.warning(f"realtime: {self.queued_secs:.1f} s of queued audio dropped: the commit buffer is full")
+        self.clear_queue()
 
     async def _feed_at_pace(self) -> None:
         due = time.monotonic()  # when the next chunk's audio starts, on the wall clock
@@ -90,15 +107,16 @@ class InputAudio:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            received, pcm = self._queue[0]
+            burst, received, pcm = self._queue[0]
             since = self._replying_since()
-            if since is not None and received < since:  # queued before this reply began: after it
+            if burst and since is not None and received < since:  # queued before this reply began: after it
                 await asyncio.sleep(0.05)
                 continue
             now = time.monotonic()
             due = max(due, now)
-            if due - now > SLACK_SECS:
-                await asyncio.sleep(due - now - SLACK_SECS)
+            lead = BURST_LEAD_SECS if burst else LIVE_LEAD_SECS
+            if due - now > lead:
+                await asyncio.sleep(due - now - lead)
                 continue  # a reply may have begun meanwhile
             self._queue.popleft()
             self._queued_bytes -= len(pcm)
@@ -113,6 +131,9 @@ class InputAudio:
     def clear(self) -> None:
         """``input_audio_buffer.clear``: the held buffer and the audio not yet fed."""
         self._buffer.clear()
+        self.clear_queue()
+
+    def clear_queue(self) -> None:
         self._queue.clear()
         self._queued_bytes = 0
 

@@ -1,8 +1,9 @@
 """Per-turn latency, reported to the client as a ``cadence.turn.latency`` event and to
 ``/metrics`` as ``cadence_turn_latency_seconds{stage}`` (no per-user labels: cardinality).
 
-Strict clients skip event types they have no model for (the openai SDK hands them over
-with their ``type``; pipecat's client drops them), so a Cadence-only event is safe here.
+The event is sent only to a session that asked for it (``providerData.turn_latency: true``):
+some clients fail on any event type OpenAI does not define (the openai-agents SDK turns
+each into an ``error`` for the app), so no client gets a Cadence-only event unasked.
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ class LatencyReporter(TurnTimeline):
     Only the latest turn is kept: a session of hundreds of turns must not grow a list.
     """
 
-    def __init__(self, emit: Callable[[dict[str, Any]], None], registry: CollectorRegistry | None = None):
+    def __init__(self, emit: Callable[[dict[str, Any]], None], registry: CollectorRegistry | None = None,
+                 wanted: Callable[[], bool] = lambda: True):
         super().__init__()
         self._emit = emit
+        self._wanted = wanted  # whether the client asked for the event (the metrics are kept anyway)
         self._histogram = turn_histogram(registry) if registry is not None else None
 
     async def on_push_frame(self, data: FramePushed) -> None:
@@ -58,5 +61,6 @@ class LatencyReporter(TurnTimeline):
                     for name, value in latencies.items():
                         self._histogram.labels(name).observe(max(0.0, value))
                 logger.debug("turn latency (ms): " + ", ".join(f"{k} {v}" for k, v in stages.items()))
-                self._emit({"type": "cadence.turn.latency", "latency_ms": stages})
+                if self._wanted():
+                    self._emit({"type": "cadence.turn.latency", "latency_ms": stages})
         del self.turns[:-1]

@@ -31,7 +31,7 @@ _TEXT_KEYS = ("text", "transcript")
 
 def wanted(options: dict[str, Any]) -> bool:
     """Whether a ``response.create``'s ``response`` asks for an out-of-band response."""
-    return options.get("conversation") == "none" or "input" in options
+    return options.get("conversation") == "none" or options.get("input") is not None
 
 
 class OutOfBandResponses:
@@ -59,7 +59,8 @@ class OutOfBandResponses:
         if len(self._running) >= MAX_RUNNING:
             raise ProtocolError("too_many_responses", f"{MAX_RUNNING} out-of-band responses are in progress already;"
                                 " wait for one to finish", param="response")
-        context = self._input_messages(options["input"]) if "input" in options else self._conversation_messages()
+        items = options.get("input")
+        context = self._input_messages(items) if items is not None else self._conversation_messages()
         messages = [{"role": "system", "content": options.get("instructions") or instructions}, *context]
         if len(messages) == 1:  # nothing to respond to: an empty context still asks for a reply
             messages.append({"role": "user", "content": ""})
@@ -76,7 +77,7 @@ class OutOfBandResponses:
     def cancel(self, response_id: str | None) -> bool:
         """Cancel one out-of-band response (True) or, with no id, none of them (False)."""
         task = self._running.get(response_id) if response_id else None
-        if task is None:
+        if task is None or task.done():
             return False
         task.cancel()
         return True
@@ -104,6 +105,9 @@ class OutOfBandResponses:
             if not isinstance(item, dict):
                 raise ProtocolError("invalid_value", f"{where} must be an item object", param=where)
             if item.get("type") == "item_reference":
+                if not isinstance(item.get("id"), str):
+                    raise ProtocolError("invalid_value", f"{where}.id must be the id of a conversation item",
+                                        param=f"{where}.id")
                 try:
                     item = self._conversation.get(item.get("id"))
                 except ProtocolError as exc:
@@ -148,8 +152,9 @@ class OutOfBandResponses:
         response.finish(status, reason, error)
         if in_conversation:
             self._conversation.add(output.item(), output)
-            await self._conversation.append_message(output.id, "assistant", output.text)
         for event in output.done_events(previous):
             if in_conversation or not event["type"].startswith("conversation."):
                 self._emit(event)
-        self._emit({"type": "response.done", "response": response.resource()})
+        self._emit({"type": "response.done", "response": response.resource()})  # before any await: a late
+        if in_conversation:  # cancel cannot take it away
+            await self._conversation.append_message(output.id, "assistant", output.text)

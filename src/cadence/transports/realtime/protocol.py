@@ -79,6 +79,8 @@ def normalize(data: dict[str, Any]) -> dict[str, Any]:
         response = data["response"]
         if "modalities" in response:
             response.setdefault("output_modalities", response.pop("modalities"))
+        if "output_modalities" in response:
+            response["output_modalities"] = _audio_with_transcript(response["output_modalities"])
         if "max_response_output_tokens" in response:
             response.setdefault("max_output_tokens", response.pop("max_response_output_tokens"))
     return data
@@ -94,6 +96,8 @@ def normalize_session(session: dict[str, Any]) -> None:
     ) else session.get("audio", {})
     if "modalities" in session:
         session.setdefault("output_modalities", session.pop("modalities"))
+    if "output_modalities" in session:
+        session["output_modalities"] = _audio_with_transcript(session["output_modalities"])
     if "max_response_output_tokens" in session:
         session.setdefault("max_output_tokens", session.pop("max_response_output_tokens"))
     if "voice" in session:
@@ -106,6 +110,14 @@ def normalize_session(session: dict[str, Any]) -> None:
         audio.setdefault("input", {})["transcription"] = session.pop("input_audio_transcription")
     if "turn_detection" in session:
         audio.setdefault("input", {})["turn_detection"] = session.pop("turn_detection")
+
+
+def _audio_with_transcript(modalities: Any) -> Any:
+    """Both modalities (beta's default ``["text", "audio"]``; Inworld's ``["audio", "text"]``, which
+    pipecat's Inworld client sends) mean audio with its transcript: GA's ``["audio"]``."""
+    if isinstance(modalities, list) and len(modalities) == 2 and set(modalities) == {"audio", "text"}:
+        return ["audio"]
+    return modalities
 
 
 def _reject_rest_names(node: Any, path: str) -> None:
@@ -138,8 +150,9 @@ def parse_client_event(data: dict[str, Any]) -> Any:
 
 def _without_item_references(data: dict[str, Any]) -> dict[str, Any]:
     """``response.input`` may point at conversation items (``{"type": "item_reference", "id"}``,
-    as OpenAI's out-of-band guide shows) though the SDK's GA types lack it: each stands in for
-    an empty message while the rest is validated (out_of_band.py resolves them)."""
+    as OpenAI's out-of-band guide shows) though the SDK's ``ConversationItem`` union, which the
+    event's type uses, lacks it: each stands in for an empty message while the rest is
+    validated (out_of_band.py resolves them)."""
     items = (data.get("response") or {}).get("input") if data["type"] == "response.create" else None
     if not isinstance(items, list) or not any(isinstance(i, dict) and i.get("type") == "item_reference" for i in items):
         return data

@@ -52,6 +52,14 @@ def check_memory(provider_data: dict[str, Any]) -> None:
                             param=param) from exc
 
 
+def check_flags(provider_data: dict[str, Any]) -> None:
+    """``providerData.turn_latency`` (send ``cadence.turn.latency`` events) is true or false."""
+    value = provider_data.get("turn_latency")
+    if value is not None and not isinstance(value, bool):
+        raise ProtocolError("invalid_value", f"providerData.turn_latency must be true or false, got {value!r}",
+                            param="session.providerData.turn_latency")
+
+
 def check_card(card: Any) -> None:
     from cadence.memory.cards import CardError, parse_card
 

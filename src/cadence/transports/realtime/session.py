@@ -71,7 +71,8 @@ class RealtimeSession(ItemEvents, ResponseEvents):
         self._started_at = time.monotonic()
         self.pipeline.task.add_observer(SessionEvents(self, roles, media.transport_out))
         self.pipeline.task.add_observer(LatencyReporter(self.emit, getattr(getattr(factory.router, "metrics", None),
-                                                                           "registry", None)))
+                                                                           "registry", None),
+                                                        lambda: self.config.providerData.get("turn_latency") is True))
         self._hook_aggregators()
         self._runner_task: asyncio.Task | None = None
         self._writer_task: asyncio.Task | None = None
@@ -137,6 +138,8 @@ class RealtimeSession(ItemEvents, ResponseEvents):
 
     async def _apply(self) -> None:
         self.turn = self.config.turn_settings(self.defaults)
+        if self.turn.mode is None:  # the client commits from now on: queued audio is theirs to commit
+            self.input.hold_queued()
         self.gate.automatic = self.turn.mode is not None and self.turn.create_response
         if (resumption := self.pipeline.roles.resumption) is not None:  # only where a turn is shown with its reply
             resumption.enabled = self.gate.automatic and not self.config.text_only

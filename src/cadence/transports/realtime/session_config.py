@@ -25,7 +25,7 @@ from cadence.stages import StageRoles
 from cadence.voice.catalog import VoiceCatalog, pipeline_catalog
 from cadence.transports.realtime.protocol import ProtocolError, error_param, new_id
 from cadence.transports.realtime.listening import check_knobs, listens_in_vain, unsupported
-from cadence.transports.realtime.provider_data import card_greeting, check_card, check_memory, check_voice
+from cadence.transports.realtime.provider_data import card_greeting, check_card, check_flags, check_memory, check_voice
 
 # providerData features Cadence accepts but does not act on yet; reported, never ignored.
 NOT_YET = {"tts"}
@@ -229,6 +229,7 @@ class SessionConfig(_Open):
             card = provider_data.pop("character", _ABSENT)
             _deep_merge(merged["providerData"], provider_data)
             check_memory(merged["providerData"])
+            check_flags(merged["providerData"])
             if card is not _ABSENT:  # a card replaces the last one whole (null removes it)
                 check_card(card)
                 merged["providerData"]["character"] = card
