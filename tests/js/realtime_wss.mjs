@@ -11,8 +11,9 @@ if (!baseURL) {
   process.exit(2);
 }
 if (typeof globalThis.WebSocket === "undefined") {
-  console.error(`Node.js ${process.version} has no global WebSocket: use Node.js 22+, or 20.10+ with --experimental-websocket`);
-  process.exit(2);
+  // Node.js before 22 (Debian's is 18) has no WebSocket of its own: the `ws` package's is
+  // browser-compatible, and the SDK's OpenAIRealtimeWebSocket uses whatever is global.
+  globalThis.WebSocket = (await import("ws")).WebSocket;
 }
 
 const client = new OpenAI({ apiKey, baseURL });
