@@ -104,6 +104,7 @@ async def _serve(config) -> int:
     from cadence.config import tls_files
     from cadence.pipelines.builder import PipelineFactory
     from cadence.server import WS_PROTOCOL, check_bind, create_app
+    from cadence.serving import DrainingServer
 
     server_section = config.config.server
     check_bind(server_section.host, any(k.get_secret_value() for k in server_section.api_keys))
@@ -112,13 +113,15 @@ async def _serve(config) -> int:
     print("loading models ...", file=sys.stderr)
     await asyncio.to_thread(factory.prepare)
     tls = tls_files(config)
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(factory), host=server_section.host, port=server_section.port, log_level="warning",
+    app = create_app(factory)
+    server = DrainingServer(uvicorn.Config(
+        app, host=server_section.host, port=server_section.port, log_level="warning",
+        timeout_graceful_shutdown=5,  # after the drain: what still hangs is cancelled
         # uvicorn's default (websockets' sans-I/O) crashes on a non-ASCII Sec-WebSocket-Protocol: no
         # answer, and a connection that blocks shutdown for ever. The websockets protocol answers 401.
         ws=WS_PROTOCOL,
         ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None,
-    ))
+    ), app.state, drain_s=server_section.drain_s)
     serving = asyncio.create_task(server.serve())
     while not server.started and not serving.done():
         await asyncio.sleep(0.05)

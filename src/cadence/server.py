@@ -14,11 +14,12 @@ from cadence.api.memory import memory_routes
 from cadence.api.voices import voice_routes
 from cadence.pipelines.builder import PipelineFactory
 from cadence.router.http import openai_error, router_routes
+from cadence.transports.realtime.admission import Admission, presented_key
 from cadence.transports.realtime.routes import realtime_routes
 from cadence.voice.catalog import pipeline_catalog
 from cadence.transports.realtime.webrtc import close_webrtc_sessions, webrtc_routes
 
-OPEN_PATHS = {"/healthz", "/"}
+OPEN_PATHS = {"/healthz", "/readyz", "/"}
 WS_PROTOCOL = "websockets"  # uvicorn's WebSocket protocol (see cli.py: the default one hangs on bad headers)
 PAGE = Path(__file__).parent / "web" / "index.html"
 
@@ -33,6 +34,8 @@ def create_app(factory: PipelineFactory) -> FastAPI:
 
     app = FastAPI(title="Cadence", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.realtime_sessions = sessions = set()
+    server = factory.config.config.server
+    app.state.admission = admission = Admission(server.max_sessions, server.max_sessions_per_key)
     keys = [k.get_secret_value() for k in factory.config.config.server.api_keys if k.get_secret_value()]
 
     @app.middleware("http")
@@ -51,8 +54,12 @@ def create_app(factory: PipelineFactory) -> FastAPI:
         transport = factory.config.config.transport
         return JSONResponse({"status": "ok", "models": factory.router.models(),
                              "transports": [k for k in ("websocket", "webrtc") if transport.serves(k)],
-                             "sessions": len(sessions),
-                             "cooling_down": factory.router.health.cooling()})
+                             **admission.load(), "cooling_down": factory.router.health.cooling()})
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """For a load balancer: 200 while new sessions are admitted, 503 when full."""
+        return JSONResponse({"ready": not admission.full, **admission.load()}, status_code=503 if admission.full else 200)
 
     memory = factory.config.config.memory
     app.include_router(router_routes(factory.router, factory.memory.shape_chat if memory.router_api else None))
@@ -61,9 +68,9 @@ def create_app(factory: PipelineFactory) -> FastAPI:
     authorized = lambda headers, query: not keys or _authorized(headers, keys)  # noqa: E731
     transport = factory.config.config.transport
     if transport.serves("websocket"):
-        app.include_router(realtime_routes(factory, authorized, sessions))
+        app.include_router(realtime_routes(factory, authorized, sessions, admission))
     if transport.serves("webrtc"):
-        app.include_router(webrtc_routes(factory, authorized, sessions))
+        app.include_router(webrtc_routes(factory, authorized, sessions, admission))
     _allow_cors(app, factory.config.config.server.cors_origins)
     return app
 
@@ -86,15 +93,8 @@ def _allow_cors(app: FastAPI, origins: list[str]) -> None:
 
 
 def _authorized(headers, keys: list[str]) -> bool:
-    for protocol in headers.get("sec-websocket-protocol", "").split(","):
-        protocol = protocol.strip()
-        if protocol.startswith("openai-insecure-api-key."):
-            return _matches(protocol.removeprefix("openai-insecure-api-key."), keys)
-    header = headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() not in ("bearer", "basic"):
-        return False
-    return _matches(token.strip(), keys)
+    token = presented_key(headers)
+    return token is not None and _matches(token, keys)
 
 
 def _matches(token: str, keys: list[str]) -> bool:

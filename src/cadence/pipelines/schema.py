@@ -47,6 +47,17 @@ class ServerSection(Spec):
         default_factory=list,
         description="Accepted client keys; write them as ${VAR} so they come from the environment.",
     )
+    max_sessions: int = Field(
+        50, ge=1, description="Realtime sessions this process runs at once; the next client gets HTTP 503 with"
+        " Retry-After (code server_busy). About 40 listening sessions fill 2 cores (see the README's sizing)."
+    )
+    drain_s: float = Field(
+        10.0, ge=0, le=600, description="On SIGTERM: how long replies in flight may finish before sessions are"
+        " closed (1012, reconnect) and the process exits; no new session is admitted meanwhile."
+    )
+    max_sessions_per_key: int | None = Field(
+        None, ge=1, description="Realtime sessions one API key may have open at once (none: no per-key limit)."
+    )
     cors_origins: list[Annotated[str, AfterValidator(_origin)]] = Field(
         default_factory=list,
         description="Browser origins (scheme://host[:port], e.g. https://app.example.com) whose pages may call"

@@ -39,6 +39,14 @@ class ItemEvents:
         item = data["item"]
         if item.get("type", "message") != "message":
             raise ProtocolError("unsupported", f"item type {item.get('type')!r} is not supported yet", param="item.type")
+        after = data.get("previous_item_id")
+        if after is not None and after != self.conversation.last_id():
+            if after != "root" and after not in self.conversation.items:
+                raise ProtocolError("item_not_found", f"no item {after!r} in this conversation",
+                                    param="previous_item_id")
+            raise ProtocolError("unsupported", "items are added at the end of the conversation; previous_item_id"
+                                f" may only name its last item ({self.conversation.last_id()!r})",
+                                param="previous_item_id")
         if item.get("id") and item["id"] in self.conversation.items:
             raise ProtocolError("invalid_value", f"an item {item['id']!r} already exists; give a new id or none",
                                 param="item.id")

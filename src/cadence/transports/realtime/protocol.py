@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import secrets
 import typing
 from typing import Any
 
 from openai.types.realtime.realtime_client_event import RealtimeClientEvent
 from pydantic import ValidationError
+
 
 CLIENT_EVENT_CLASSES = {
     typing.get_args(cls.model_fields["type"].annotation)[0]: cls
@@ -41,6 +43,7 @@ class ProtocolError(Exception):
         self.code = code
         self.param = param
         self.kind = kind
+        self.event_id: str | None = None  # the client's event_id, where the message got as far as naming one
 
 
 def new_id(prefix: str) -> str:
@@ -54,18 +57,75 @@ def error_event(exc: ProtocolError, client_event_id: str | None) -> dict[str, An
         "type": "error",
         "event_id": new_id("event"),
         "error": {"type": exc.kind, "code": exc.code, "message": str(exc), "param": exc.param,
-                  "event_id": client_event_id},
+                  "event_id": client_event_id or exc.event_id},
     }
 
 
+MAX_DEPTH = 32  # nesting a Realtime event never needs (a tool's JSON schema included)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def without_surrogates(value: Any) -> Any:
+    """``value`` with lone UTF-16 surrogates (which UTF-8 cannot encode) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_surrogates(v) for v in value]
+    return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # JSON's escape of a UTF-16 surrogate
+
+
 def decode_message(raw: str | bytes) -> dict[str, Any]:
-    """One WebSocket text message → a JSON object with a ``type``; ProtocolError otherwise."""
+    """One WebSocket text message → a JSON object with a ``type``; ProtocolError otherwise
+    (carrying the message's ``event_id`` where one can be found, even in invalid JSON)."""
+    try:
+        return _decode(raw)
+    except ProtocolError as exc:
+        ends = raw[:8192] + raw[-8192:]  # where an event_id is, without scanning megabytes
+        found = _EVENT_ID.search(ends if isinstance(ends, str) else bytes(ends).decode("utf-8", "replace"))
+        exc.event_id = exc.event_id or (found.group(1) if found else None)
+        raise
+
+
+_EVENT_ID = re.compile(r'"event_id"\s*:\s*"([A-Za-z0-9_.:-]{1,128})"')
+
+
+def _decode(raw: str | bytes) -> dict[str, Any]:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise ProtocolError("message_too_large", f"message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProtocolError("invalid_json", f"message is not valid JSON: {exc}") from exc
+    except ValueError as exc:  # NaN/Infinity, or an integer of more than 4300 digits
+        raise ProtocolError("invalid_json", f"message is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ProtocolError("invalid_json", f"message nests deeper than {MAX_DEPTH} levels") from exc
+    if _too_deep(data):
+        raise ProtocolError("invalid_json", f"message nests deeper than {MAX_DEPTH} levels")
+    text = raw if isinstance(raw, str) else bytes(raw).decode("utf-8", "replace")
+    if _SURROGATE_ESCAPE.search(text):
+        data = without_surrogates(data)  # a lone surrogate cannot be sent back (UTF-8): U+FFFD
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ProtocolError("invalid_event", "every event must be a JSON object with a string 'type'", param="type")
     return data
@@ -77,6 +137,7 @@ def normalize(data: dict[str, Any]) -> dict[str, Any]:
         normalize_session(data["session"])
     if data["type"] == "response.create" and isinstance(data.get("response"), dict):
         response = data["response"]
+        _reject_rest_names({k: v for k, v in response.items() if k != "input"}, "response")
         if "modalities" in response:
             response.setdefault("output_modalities", response.pop("modalities"))
         if "output_modalities" in response:

@@ -52,4 +52,6 @@ class ResponseEvents:
             return
         if wanted and (not current or current.id != wanted):
             raise ProtocolError("invalid_value", f"no response {wanted!r} is in progress", param="response_id")
+        if not self.responses.active:  # OpenAI's answer too: a cancel never goes unanswered
+            raise ProtocolError("response_cancel_not_active", "no response is in progress to cancel")
         await self._cancel_response()

@@ -7,13 +7,16 @@ from fastapi.responses import JSONResponse
 from loguru import logger
 
 from cadence.pipelines.builder import PipelineFactory
+from cadence.transports.realtime.admission import Admission, Slot, presented_key
 from cadence.transports.realtime.session import RealtimeSession
 
 
-def realtime_routes(factory: PipelineFactory, authorized, sessions: set[RealtimeSession]) -> APIRouter:
+def realtime_routes(factory: PipelineFactory, authorized, sessions: set[RealtimeSession],
+                    admission: Admission) -> APIRouter:
     """``/v1/realtime?model=M`` and ``/api/v1/realtime/session?key=ID&protocol=realtime``.
 
-    ``authorized(headers, query)`` decides before the upgrade; a refusal is HTTP 401.
+    ``authorized(headers, query)`` decides before the upgrade; a refusal is HTTP 401. Past
+    ``admission``'s limits the upgrade is refused with HTTP 503 and ``Retry-After``.
     Live sessions are kept in ``sessions`` while they run.
     """
     api = APIRouter()
@@ -25,9 +28,18 @@ def realtime_routes(factory: PipelineFactory, authorized, sessions: set[Realtime
                            "message": "missing or wrong API key (Authorization: Bearer <key> or Basic <key>)"}},
                 status_code=401))
             return
-        offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
-        await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
-        session = RealtimeSession(factory, websocket.send_json, model=model, user_id=user_id)
+        slot = admission.reserve(presented_key(websocket.headers))
+        if not isinstance(slot, Slot):
+            await websocket.send_denial_response(slot)
+            return
+        try:
+            offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
+            await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
+            session = RealtimeSession(factory, websocket.send_json, model=model, user_id=user_id,
+                                      close=lambda code, reason: websocket.close(code, reason))
+        except BaseException:
+            slot.release()
+            raise
         sessions.add(session)
         try:
             await session.start()
@@ -42,7 +54,10 @@ def realtime_routes(factory: PipelineFactory, authorized, sessions: set[Realtime
             logger.exception(f"realtime session failed: {exc}")
         finally:
             sessions.discard(session)
-            await session.close()
+            try:
+                await session.close()
+            finally:
+                slot.release()
 
     @api.websocket("/v1/realtime")
     async def openai_path(websocket: WebSocket) -> None:

@@ -12,7 +12,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from loguru import logger
 from pipecat.frames.frames import CancelFrame, Frame, TTSSpeakFrame
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.base_transport import TransportParams
@@ -28,6 +27,8 @@ from cadence.transports.realtime.latency import LatencyReporter
 from cadence.transports.realtime.listening import backchannel_event
 from cadence.transports.realtime.observer import SessionEvents
 from cadence.transports.realtime.out_of_band import OutOfBandResponses
+from cadence.transports.realtime.outbox import Closer, Outbox
+from cadence.transports.realtime.rate import EventRate
 from cadence.transports.realtime.protocol import ProtocolError, decode_message, error_event, new_id, parse_client_event
 from cadence.transports.realtime.response_events import ResponseEvents
 from cadence.transports.realtime.responses import Response, ResponseTracker
@@ -41,9 +42,9 @@ class RealtimeSession(ItemEvents, ResponseEvents):
     """Protocol state and one pipeline for one connected client."""
 
     def __init__(self, factory: PipelineFactory, send: Callable[[dict[str, Any]], Awaitable[None]], *,
-                 model: str | None, user_id: str | None, media: Media | None = None):
-        self._send = send
-        self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+                 model: str | None, user_id: str | None, media: Media | None = None, close: Closer | None = None):
+        self._outbox = Outbox(send, close)
+        self._rate = EventRate()
         transport = factory.config.config.transport
         self.gate = ResponseGate()
         if media is None:
@@ -75,7 +76,6 @@ class RealtimeSession(ItemEvents, ResponseEvents):
                                                         lambda: self.config.providerData.get("turn_latency") is True))
         self._hook_aggregators()
         self._runner_task: asyncio.Task | None = None
-        self._writer_task: asyncio.Task | None = None
         self._restoring: asyncio.Task | None = None  # the session's settings coming back after a response
         self._held: Callable[[], None] | None = None  # announces a reply once it is real (see UserTurns)
 
@@ -83,7 +83,7 @@ class RealtimeSession(ItemEvents, ResponseEvents):
 
     async def start(self) -> None:
         """Start the pipeline, greet the client with ``session.created``, speak the greeting."""
-        self._writer_task = asyncio.create_task(self._writer())
+        self._outbox.start()
         started = asyncio.Event()
 
         @self.pipeline.task.event_handler("on_pipeline_started")
@@ -113,22 +113,17 @@ class RealtimeSession(ItemEvents, ResponseEvents):
         await self.pipeline.task.queue_frame(CancelFrame())
         if self._runner_task:
             await asyncio.gather(self._runner_task, return_exceptions=True)
-        self._outbox.put_nowait(None)
-        if self._writer_task:
-            await asyncio.gather(self._writer_task, return_exceptions=True)
+        await self._outbox.finish()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a reply is in progress (a drain waits for it)."""
+        return self.responses.active
 
     def emit(self, event: dict[str, Any]) -> None:
         """Queue a server event (in order, never blocking the pipeline)."""
         event.setdefault("event_id", new_id("event"))
-        self._outbox.put_nowait(event)
-
-    async def _writer(self) -> None:
-        while (event := await self._outbox.get()) is not None:
-            try:
-                await self._send(event)
-            except Exception as exc:  # the client went away: stop writing
-                logger.debug(f"realtime: send failed: {exc}")
-                return
+        self._outbox.put(event)
 
     async def _queue(self, frame: Frame) -> None:
         """Queue a frame the client asked for; a barge-in must not drop it on the way (pipecat
@@ -167,6 +162,7 @@ class RealtimeSession(ItemEvents, ResponseEvents):
         try:
             data = decode_message(raw)
             event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
+            self._rate.check(data["type"])
             event = parse_client_event(data)
             handler = getattr(self, "_on_" + data["type"].replace(".", "_"))
             await handler(event, data)

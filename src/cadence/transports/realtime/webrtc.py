@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from loguru import logger
 
 from cadence.pipelines.builder import PipelineFactory
+from cadence.transports.realtime.admission import Admission, Slot, presented_key
 from cadence.transports.realtime.session import Media, RealtimeSession
 
 _sessions: set[asyncio.Task] = set()
@@ -29,10 +30,12 @@ async def close_webrtc_sessions() -> None:
     await asyncio.gather(*_sessions, return_exceptions=True)
 
 
-def webrtc_routes(factory: PipelineFactory, authorized, sessions: set[RealtimeSession]) -> APIRouter:
+def webrtc_routes(factory: PipelineFactory, authorized, sessions: set[RealtimeSession],
+                  admission: Admission) -> APIRouter:
     """``POST /v1/realtime/calls`` (GA) and ``POST /v1/realtime`` (beta): SDP offer in, answer out.
 
-    Live sessions are kept in ``sessions`` while they run."""
+    Live sessions are kept in ``sessions`` while they run; past ``admission``'s limits an
+    offer gets HTTP 503 with ``Retry-After``."""
     from pipecat.transports.base_transport import TransportParams
     from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
     from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
@@ -51,21 +54,28 @@ def webrtc_routes(factory: PipelineFactory, authorized, sessions: set[RealtimeSe
             return JSONResponse({"error": {"type": "invalid_request_error", "code": "invalid_sdp", "param": "sdp",
                                            "message": "the body must be an SDP offer (Content-Type: application/sdp)"}},
                                 status_code=400)
-        connection = SmallWebRTCConnection(ice_servers=[])
-        await connection.initialize(sdp=body, type="offer")
-        answer = connection.get_answer()
-        transport = SmallWebRTCTransport(webrtc_connection=connection, params=TransportParams(
-            audio_in_enabled=True, audio_in_sample_rate=transport_config.audio_in_sample_rate,
-            audio_out_enabled=True, audio_out_sample_rate=transport_config.audio_out_sample_rate,
-        ))
+        slot = admission.reserve(presented_key(request.headers))
+        if not isinstance(slot, Slot):
+            return slot
+        try:  # until the session runs, a failure gives its slot back
+            connection = SmallWebRTCConnection(ice_servers=[])
+            await connection.initialize(sdp=body, type="offer")
+            answer = connection.get_answer()
+            transport = SmallWebRTCTransport(webrtc_connection=connection, params=TransportParams(
+                audio_in_enabled=True, audio_in_sample_rate=transport_config.audio_in_sample_rate,
+                audio_out_enabled=True, audio_out_sample_rate=transport_config.audio_out_sample_rate,
+            ))
 
-        async def send(event: dict[str, Any]) -> None:
-            connection.send_app_message(event)
+            async def send(event: dict[str, Any]) -> None:
+                connection.send_app_message(event)
 
-        session = RealtimeSession(
-            factory, send, model=request.query_params.get("model"), user_id=request.query_params.get("user"),
-            media=Media(transport.input(), transport.output(), audio_over_events=False),
-        )
+            session = RealtimeSession(
+                factory, send, model=request.query_params.get("model"), user_id=request.query_params.get("user"),
+                media=Media(transport.input(), transport.output(), audio_over_events=False),
+            )
+        except BaseException:
+            slot.release()
+            raise
         closed = asyncio.Event()
 
         @transport.event_handler("on_app_message")
@@ -85,7 +95,10 @@ def webrtc_routes(factory: PipelineFactory, authorized, sessions: set[RealtimeSe
                 logger.exception(f"webrtc session failed: {exc}")
             finally:
                 sessions.discard(session)
-                await session.close()
+                try:
+                    await session.close()
+                finally:
+                    slot.release()
 
         task = asyncio.create_task(run())
         _sessions.add(task)

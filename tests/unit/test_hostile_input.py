@@ -1,0 +1,89 @@
+"""Hostile client messages are refused precisely, and the way out never lingers silently:
+JSON edge cases at decode, lone surrogates, and the bounded outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from cadence.transports.realtime.outbox import Outbox
+from cadence.transports.realtime.protocol import MAX_DEPTH, ProtocolError, decode_message
+
+
+@pytest.mark.parametrize("raw, says", [
+    ('{"type": "session.update", "session": {"x": NaN}}', "NaN"),
+    ('{"type": "session.update", "session": {"x": Infinity}}', "Infinity"),
+    ('{"type": "session.update", "session": {"x": -Infinity}}', "Infinity"),
+    ('{"type": "conversation.item.truncate", "audio_end_ms": ' + "9" * 5000 + "}", "4300"),
+    ('{"type": "x", "a": ' + "[" * 1000 + "]" * 1000 + "}", "deeper"),
+    ('{"type": "x", "a": ' + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "}", "deeper"),
+])
+def test_json_a_client_cannot_mean_is_invalid_json(raw, says):
+    with pytest.raises(ProtocolError) as info:
+        decode_message(raw)
+    assert info.value.code == "invalid_json" and says in str(info.value), str(info.value)
+
+
+def test_lone_surrogates_become_replacement_characters_and_pairs_stay():
+    data = decode_message('{"type": "session.update", "session": {"instructions": "hi \\ud800 there \\ud83d\\ude00"}}')
+    text = data["session"]["instructions"]
+    assert text == "hi \ufffd there \U0001F600"
+    text.encode("utf-8")  # sendable
+    shallow = decode_message('{"type": "x", "a": ' + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "}")
+    assert shallow["type"] == "x"
+
+
+async def test_a_client_that_does_not_read_is_closed_with_1008_not_buffered_for_ever():
+    closed, release = [], asyncio.Event()
+
+    async def send(event):
+        await release.wait()  # the client never reads: every send waits
+
+    async def close(code, reason):
+        closed.append((code, reason))
+
+    outbox = Outbox(send, close, max_bytes=64 * 1024)
+    outbox.start()
+    for _ in range(100):
+        outbox.put({"type": "response.output_audio.delta", "delta": "A" * 4096})
+    await asyncio.sleep(0.05)
+    assert closed == [(1008, "client not reading")] and outbox.closed
+    assert outbox.backlog_bytes == 0  # the backlog is freed at once
+    outbox.put({"type": "response.done"})  # nothing more is taken
+    release.set()
+    await outbox.finish()
+
+
+async def test_a_failed_send_closes_with_1011_and_an_unencodable_event_is_sent_replaced():
+    sent, closed = [], []
+
+    async def send(event):
+        text = json.dumps(event, ensure_ascii=False)
+        text.encode("utf-8")  # what a WebSocket does: raises on a lone surrogate
+        if event["type"] == "boom":
+            raise RuntimeError("the socket broke")
+        sent.append(event)
+
+    async def close(code, reason):
+        closed.append(code)
+
+    outbox = Outbox(send, close)
+    outbox.start()
+    outbox.put({"type": "session.updated", "session": {"instructions": "a \ud800 b"}})
+    outbox.put({"type": "boom"})
+    outbox.put({"type": "never"})
+    await asyncio.sleep(0.05)
+    assert sent == [{"type": "session.updated", "session": {"instructions": "a \ufffd b"}}]
+    assert closed == [1011] and outbox.closed
+    await outbox.finish()
+
+
+def test_rest_names_inside_response_create_are_refused_naming_them():
+    from cadence.transports.realtime.protocol import parse_client_event
+
+    for key in ("voiceId", "modelId"):
+        with pytest.raises(ProtocolError) as info:
+            parse_client_event({"type": "response.create", "response": {key: "x"}})
+        assert info.value.code == "unsupported_field" and info.value.param == f"response.{key}"
