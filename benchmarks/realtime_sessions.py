@@ -30,6 +30,8 @@ import numpy as np
 import websockets
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from churn_client import proc_stats  # noqa: E402  (shared with the churn test)
 RATE = 24000
 CHUNK = RATE // 50  # 20 ms
 QUESTIONS = ["What is the capital of France?", "Tell me something about the ocean.",
@@ -71,14 +73,6 @@ def start_server(config: Path) -> tuple[subprocess.Popen, str]:
         if match:
             return proc, match.group(1)
     raise SystemExit(f"server did not start: {proc.stdout.read()}")
-
-
-def proc_stats(pid: int) -> tuple[float, float]:
-    """(CPU seconds, RSS MB) of a process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    return cpu, rss
 
 
 async def session(address: str, questions: list[np.ndarray], silence_ms: int, results: dict) -> None:

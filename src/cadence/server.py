@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 from pathlib import Path
@@ -54,7 +55,8 @@ def create_app(factory: PipelineFactory) -> FastAPI:
         transport = factory.config.config.transport
         return JSONResponse({"status": "ok", "models": factory.router.models(),
                              "transports": [k for k in ("websocket", "webrtc") if transport.serves(k)],
-                             **admission.load(), "cooling_down": factory.router.health.cooling()})
+                             **admission.load(), "cooling_down": factory.router.health.cooling(),
+                             "asyncio_tasks": len(asyncio.all_tasks())})  # flat over churn, or a leak
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
