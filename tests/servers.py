@@ -8,7 +8,7 @@ import socket
 
 import uvicorn
 
-from cadence.server import WS_PROTOCOL
+from cadence.server import WS_MAX_QUEUE, WS_MAX_SIZE, WS_PROTOCOL
 
 
 class _Server(uvicorn.Server):
@@ -28,7 +28,7 @@ class _Server(uvicorn.Server):
 async def serving(app, *, start_timeout: float = 30.0, port: int = 0):
     """Serve ``app`` on 127.0.0.1 at ``port`` (a free one by default); yields its base URL."""
     server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                    ws=WS_PROTOCOL))
+                                    ws=WS_PROTOCOL, ws_max_size=WS_MAX_SIZE, ws_max_queue=WS_MAX_QUEUE))
     task = asyncio.create_task(server.serve())
     ready = asyncio.create_task(server.ready.wait())
     done, _ = await asyncio.wait({task, ready}, timeout=start_timeout, return_when=asyncio.FIRST_COMPLETED)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 import websockets
 
 from cadence.server import create_app
@@ -14,23 +15,25 @@ from cadence.transports.realtime import rate
 from fuzz_events import corpus
 from servers import serving
 
-EVENTS = 1000  # benchmarks/fuzz_realtime.py runs the 10,000 of the issue
+EVENTS = 600  # per turn-detection mode  # benchmarks/fuzz_realtime.py runs the 10,000 of the issue
 SUCCESSES = {"session.updated", "conversation.item.added", "conversation.item.deleted", "conversation.item.retrieved",
              "conversation.item.truncated", "response.created", "input_audio_buffer.committed",
              "output_audio_buffer.cleared"}
 
 
-async def test_a_fuzz_corpus_is_answered_event_by_event_and_the_session_survives(nova_factory, monkeypatch):
+@pytest.mark.parametrize("turn_detection", [None, {"type": "server_vad"}], ids=["manual", "server_vad"])
+async def test_a_fuzz_corpus_is_answered_event_by_event_and_the_session_survives(nova_factory, monkeypatch,
+                                                                                  turn_detection):
     monkeypatch.setattr(rate, "EVENTS_PER_SEC", 10_000)  # the corpus is sent as fast as it is answered
     async with serving(create_app(nova_factory)) as base:
         async with websockets.connect(base.replace("http://", "ws://") + "/v1/realtime", max_size=None) as ws:
             assert json.loads(await ws.recv())["type"] == "session.created"
             await ws.send(json.dumps({"type": "session.update", "session": {
-                "type": "realtime", "output_modalities": ["text"], "audio": {"input": {"turn_detection": None}}}}))
+                "type": "realtime", "output_modalities": ["text"], "audio": {"input": {"turn_detection": turn_detection}}}}))
             while json.loads(await ws.recv())["type"] != "session.updated":
                 pass
             unanswered, wrong = [], []
-            for raw, event_id in corpus(EVENTS):
+            for raw, event_id in corpus(EVENTS, seed=7 if turn_detection is None else 8):
                 await ws.send(raw)
                 if '"audio": ""' in raw and "input_audio_buffer.append" in raw:
                     continue  # an empty append is valid, and a valid append is answered by nothing

@@ -103,7 +103,7 @@ async def _serve(config) -> int:
 
     from cadence.config import tls_files
     from cadence.pipelines.builder import PipelineFactory
-    from cadence.server import WS_PROTOCOL, check_bind, create_app
+    from cadence.server import WS_MAX_QUEUE, WS_MAX_SIZE, WS_PROTOCOL, check_bind, create_app
     from cadence.serving import DrainingServer
 
     server_section = config.config.server
@@ -116,10 +116,10 @@ async def _serve(config) -> int:
     app = create_app(factory)
     server = DrainingServer(uvicorn.Config(
         app, host=server_section.host, port=server_section.port, log_level="warning",
-        timeout_graceful_shutdown=5,  # after the drain: what still hangs is cancelled
+        timeout_graceful_shutdown=2,  # after the drain: what still hangs is cancelled
         # uvicorn's default (websockets' sans-I/O) crashes on a non-ASCII Sec-WebSocket-Protocol: no
         # answer, and a connection that blocks shutdown for ever. The websockets protocol answers 401.
-        ws=WS_PROTOCOL,
+        ws=WS_PROTOCOL, ws_max_size=WS_MAX_SIZE, ws_max_queue=WS_MAX_QUEUE,
         ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None,
     ), app.state, drain_s=server_section.drain_s)
     serving = asyncio.create_task(server.serve())

@@ -9,6 +9,7 @@ import hmac
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from loguru import logger
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from cadence.api.memory import memory_routes
@@ -21,6 +22,8 @@ from cadence.voice.catalog import pipeline_catalog
 from cadence.transports.realtime.webrtc import close_webrtc_sessions, webrtc_routes
 
 OPEN_PATHS = {"/healthz", "/readyz", "/"}
+WS_MAX_SIZE = 6 * 1024 * 1024  # frames past this close the socket; up to it, past 4 MiB, an error says why
+WS_MAX_QUEUE = 4  # messages a connection buffers before TCP holds the client back (uvicorn's default: 32)
 WS_PROTOCOL = "websockets"  # uvicorn's WebSocket protocol (see cli.py: the default one hangs on bad headers)
 PAGE = Path(__file__).parent / "web" / "index.html"
 
@@ -30,8 +33,11 @@ def create_app(factory: PipelineFactory) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        await close_webrtc_sessions()
-        await factory.memory.close()
+        try:  # the drain deadline holds: what has not ended by then is left behind
+            await asyncio.wait_for(close_webrtc_sessions(), 3)
+            await asyncio.wait_for(factory.memory.close(), 2)
+        except TimeoutError:
+            logger.warning("shutdown: sessions or the memory store did not close within 5 s")
 
     app = FastAPI(title="Cadence", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.realtime_sessions = sessions = set()

@@ -19,6 +19,9 @@ import uvicorn
 from loguru import logger
 
 
+AFTER_DRAIN_S = 7.0  # uvicorn's graceful timeout (2 s) and the lifespan's bounded close (5 s)
+
+
 class DrainingServer(uvicorn.Server):
     """uvicorn's Server whose first exit signal drains the app's sessions before stopping."""
 
@@ -42,14 +45,19 @@ class DrainingServer(uvicorn.Server):
         self._loop.call_soon_threadsafe(lambda: self._loop.create_task(self._drain()))
 
     async def _drain(self) -> None:
-        admission, sessions = self._state.admission, self._state.realtime_sessions
-        admission.draining = True
-        deadline = time.monotonic() + self._drain_s
-        busy = [s for s in sessions if s.busy]
-        logger.warning(f"draining: {len(sessions)} sessions, {len(busy)} replying; stopping within {self._drain_s:g} s")
-        while busy and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        try:
+            admission, sessions = self._state.admission, self._state.realtime_sessions
+            admission.draining = True
+            # What follows the drain (closing sockets, cancelling, the lifespan's close) takes up
+            # to ~7 s of its own: the replies get what is left of drain_s.
+            deadline = time.monotonic() + max(0.0, self._drain_s - AFTER_DRAIN_S)
             busy = [s for s in sessions if s.busy]
-        if busy:
-            logger.warning(f"drain deadline: {len(busy)} replies cut")
-        self.should_exit = True
+            logger.warning(f"draining: {len(sessions)} sessions, {len(busy)} replying; stopping within"
+                           f" {self._drain_s:g} s")
+            while busy and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                busy = [s for s in sessions if s.busy]
+            if busy:
+                logger.warning(f"drain deadline: {len(busy)} replies cut")
+        finally:
+            self.should_exit = True

@@ -16,7 +16,7 @@ from cadence.transports.realtime.protocol import MAX_DEPTH, ProtocolError, decod
     ('{"type": "session.update", "session": {"x": NaN}}', "NaN"),
     ('{"type": "session.update", "session": {"x": Infinity}}', "Infinity"),
     ('{"type": "session.update", "session": {"x": -Infinity}}', "Infinity"),
-    ('{"type": "conversation.item.truncate", "audio_end_ms": ' + "9" * 5000 + "}", "4300"),
+    ('{"type": "conversation.item.truncate", "audio_end_ms": ' + "9" * 5000 + "}", "out of range"),
     ('{"type": "x", "a": ' + "[" * 1000 + "]" * 1000 + "}", "deeper"),
     ('{"type": "x", "a": ' + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "}", "deeper"),
 ])
@@ -87,3 +87,29 @@ def test_rest_names_inside_response_create_are_refused_naming_them():
         with pytest.raises(ProtocolError) as info:
             parse_client_event({"type": "response.create", "response": {key: "x"}})
         assert info.value.code == "unsupported_field" and info.value.param == f"response.{key}"
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "1.5e308", "9" * 401, "9007199254740993", "1e16"])
+def test_numbers_no_field_can_mean_are_invalid_json(number):
+    with pytest.raises(ProtocolError) as info:
+        decode_message('{"type": "session.update", "session": {"audio": {"input": {"turn_detection": '
+                       '{"silence_duration_ms": %s}}}}, "event_id": "e1"}' % number)
+    assert info.value.code == "invalid_json" and "out of range" in str(info.value)
+    assert info.value.event_id == "e1"
+
+
+async def test_an_event_counts_for_its_size_in_the_backlog():
+    closed = []
+
+    async def send(event):
+        await asyncio.sleep(3600)
+
+    async def close(code, reason):
+        closed.append(code)
+
+    outbox = Outbox(send, close, max_bytes=1024 * 1024)
+    outbox.start()
+    for _ in range(4):  # big echoes (a long item text, a session with long instructions) count in full
+        outbox.put({"type": "conversation.item.added", "item": {"content": [{"text": "x" * 400_000}]}})
+    await asyncio.sleep(0.05)
+    assert closed == [1008]

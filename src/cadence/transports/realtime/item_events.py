@@ -40,6 +40,8 @@ class ItemEvents:
         if item.get("type", "message") != "message":
             raise ProtocolError("unsupported", f"item type {item.get('type')!r} is not supported yet", param="item.type")
         after = data.get("previous_item_id")
+        if after == "root" and self.conversation.last_id() is None:
+            after = None  # the first item: "root" is where it goes (LiveKit's plugin says so)
         if after is not None and after != self.conversation.last_id():
             if after != "root" and after not in self.conversation.items:
                 raise ProtocolError("item_not_found", f"no item {after!r} in this conversation",

@@ -12,6 +12,7 @@ lingers as an open socket that says nothing.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,10 +30,10 @@ class Outbox:
     """Server events of one session, sent by one writer task."""
 
     def __init__(self, send: Callable[[dict[str, Any]], Awaitable[None]], close: Closer | None = None,
-                 max_bytes: int = MAX_BACKLOG_BYTES):
+                 max_bytes: int | None = None):
         self._send = send
         self._close = close
-        self._max_bytes = max_bytes
+        self._max_bytes = max_bytes or MAX_BACKLOG_BYTES
         self._queue: asyncio.Queue[tuple[dict[str, Any], int] | None] = asyncio.Queue()
         self._bytes = 0
         self.closed = False  # no more events are taken (overflow or a failed send)
@@ -50,7 +51,8 @@ class Outbox:
         if self.closed:
             return
         size = sum(len(v) for k, v in event.items() if k in ("delta", "audio") and isinstance(v, str))
-        size = size or _SMALL_EVENT_BYTES
+        if not size:  # any other event may be large too (an echoed session, an item): its JSON's size
+            size = max(_SMALL_EVENT_BYTES, len(json.dumps(event, ensure_ascii=False, default=str)))
         if self._bytes + size > self._max_bytes:
             self._give_up(1008, "client not reading", f"{self._bytes // 1024} KiB of events are waiting for a client"
                           f" that does not read (the bound is {self._max_bytes // 1024} KiB)")
@@ -59,7 +61,8 @@ class Outbox:
         self._queue.put_nowait((event, size))
 
     async def finish(self) -> None:
-        """Send what is queued, then stop the writer."""
+        """Send what is queued, then stop the writer (nothing more is taken)."""
+        self.closed = True
         self._queue.put_nowait(None)
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)

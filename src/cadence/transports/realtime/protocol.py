@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import secrets
 import typing
@@ -68,6 +69,22 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+MAX_NUMBER = 2 ** 53  # past this no field of the protocol means anything (and floats lose integers)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+        raise ValueError(f"{text[:40]} is out of range (numbers are at most 2**53)")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 16 or abs(value := int(text)) > MAX_NUMBER:
+        raise ValueError(f"{text[:40]}{'...' if len(text) > 40 else ''} is out of range (numbers are at most 2**53)")
+    return value
+
+
 def _too_deep(value: Any) -> bool:
     stack = [(value, 1)]
     while stack:
@@ -114,7 +131,7 @@ def _decode(raw: str | bytes) -> dict[str, Any]:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise ProtocolError("message_too_large", f"message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
     try:
-        data = json.loads(raw, parse_constant=_no_constant)
+        data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProtocolError("invalid_json", f"message is not valid JSON: {exc}") from exc
     except ValueError as exc:  # NaN/Infinity, or an integer of more than 4300 digits
@@ -137,7 +154,7 @@ def normalize(data: dict[str, Any]) -> dict[str, Any]:
         normalize_session(data["session"])
     if data["type"] == "response.create" and isinstance(data.get("response"), dict):
         response = data["response"]
-        _reject_rest_names({k: v for k, v in response.items() if k != "input"}, "response")
+        _reject_rest_names({k: v for k, v in response.items() if k not in ("input", "metadata")}, "response")
         if "modalities" in response:
             response.setdefault("output_modalities", response.pop("modalities"))
         if "output_modalities" in response:

@@ -1,16 +1,15 @@
 """Events per second per session: a token bucket for audio appends and one for the rest.
 
-Appends are sized by the input queue's own bound (bytes, ``input_audio.MAX_QUEUE_SECS``), so
-their rate limit only stops a flood of tiny messages; every other event costs a parse, a
-validation and often pipeline work, so it is held to a rate no client needs to exceed. An
-event over the rate is refused with an ``error`` naming the limit; the session goes on.
+A client over the rate is slowed down, not refused: its next message is read only once a
+token is there, so TCP holds the rest back and nothing it sent is lost (an upload in 20 ms
+chunks, a long history re-sent at once). Appends are bounded in bytes by the input queue;
+their rate only tames a flood of tiny messages.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-
-from cadence.transports.realtime.protocol import ProtocolError
 
 APPENDS_PER_SEC, APPEND_BURST = 1000, 2000  # 20 ms chunks of a 15-minute upload pass in 45 s
 EVENTS_PER_SEC, EVENT_BURST = 50, 200
@@ -36,15 +35,10 @@ class EventRate:
 
     def __init__(self):
         self._appends = _Bucket(APPENDS_PER_SEC, APPEND_BURST)
-        self._events = _Bucket(EVENTS_PER_SEC, EVENT_BURST)
+        self._events = _Bucket(EVENTS_PER_SEC, EVENT_BURST)  # read at construction: tests may raise them
 
-    def check(self, event_type: str) -> None:
-        """ProtocolError ``rate_limit_exceeded`` when this event is over its rate."""
-        if event_type == "input_audio_buffer.append":
-            if not self._appends.take():
-                raise ProtocolError("rate_limit_exceeded", f"more than {APPENDS_PER_SEC} input_audio_buffer.append"
-                                    f" events a second (bursts of {APPEND_BURST}); this one was dropped. Send"
-                                    " larger chunks", param="type")
-        elif not self._events.take():
-            raise ProtocolError("rate_limit_exceeded", f"more than {EVENTS_PER_SEC} client events a second (bursts"
-                                f" of {EVENT_BURST}), audio appends aside; this one was dropped", param="type")
+    async def wait(self, event_type: str) -> None:
+        """Return once this event is within its rate (at once, for a client under it)."""
+        bucket = self._appends if event_type == "input_audio_buffer.append" else self._events
+        while not bucket.take():
+            await asyncio.sleep(1 / bucket.rate)

@@ -214,6 +214,11 @@ class ResponseTracker:
     def active(self) -> bool:
         return self.current is not None and not self.current.done
 
+    @property
+    def requested(self) -> bool:
+        """A ``response.create`` waits for its reply to begin."""
+        return self._next is not None
+
     def replying_since(self) -> float | None:
         """When the response in progress began (monotonic clock), or None when none is."""
         return self.current.started_at if self.active else None

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from loguru import logger
 from pipecat.frames.frames import CancelFrame, Frame, TTSSpeakFrame
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.base_transport import TransportParams
@@ -117,8 +118,8 @@ class RealtimeSession(ItemEvents, ResponseEvents):
 
     @property
     def busy(self) -> bool:
-        """Whether a reply is in progress (a drain waits for it)."""
-        return self.responses.active
+        """Whether a reply is in progress, asked for or still on its way out (a drain waits for it)."""
+        return self.responses.active or self.responses.requested or self._outbox.backlog_bytes > 0
 
     def emit(self, event: dict[str, Any]) -> None:
         """Queue a server event (in order, never blocking the pipeline)."""
@@ -162,12 +163,16 @@ class RealtimeSession(ItemEvents, ResponseEvents):
         try:
             data = decode_message(raw)
             event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
-            self._rate.check(data["type"])
+            await self._rate.wait(data["type"])
             event = parse_client_event(data)
             handler = getattr(self, "_on_" + data["type"].replace(".", "_"))
             await handler(event, data)
         except ProtocolError as exc:
             self.emit(error_event(exc, event_id))
+        except Exception as exc:  # a bug met by one event must not end the session: say so, go on
+            logger.exception(f"realtime: handling an event failed: {exc!r}")
+            self.emit(error_event(ProtocolError("server_error", f"the server failed on this event: {type(exc).__name__}",
+                                                kind="server_error"), event_id))
 
     async def _on_session_update(self, event, data) -> None:
         config = self.config.merge(data["session"], self.defaults)

@@ -72,11 +72,15 @@ def webrtc_routes(factory: PipelineFactory, authorized, sessions: set[RealtimeSe
             session = RealtimeSession(
                 factory, send, model=request.query_params.get("model"), user_id=request.query_params.get("user"),
                 media=Media(transport.input(), transport.output(), audio_over_events=False),
+                close=lambda code, reason: hang_up(),
             )
         except BaseException:
             slot.release()
             raise
         closed = asyncio.Event()
+
+        async def hang_up() -> None:  # the session gave up on the data channel: end the call too
+            closed.set()
 
         @transport.event_handler("on_app_message")
         async def on_app_message(transport, message, sender):
