@@ -113,3 +113,24 @@ async def test_an_out_of_band_response_runs_beside_a_reply_and_can_be_cancelled(
     await conn.send({"type": "response.cancel", "response_id": created.id})
     done = [e for e in await collect(conn, timeout=60) if e.type == "response.done"][0].response
     assert done.id == created.id and done.status == "cancelled"
+
+
+async def test_an_out_of_band_response_whose_model_fails_is_failed_not_empty(conn, nova_factory, monkeypatch):
+    from cadence.router import RouterError
+
+    def down(params):
+        raise RouterError("every backend failed (local/qwen@0: connection_error)", status=503)
+
+    monkeypatch.setattr(nova_factory.router, "stream", down)
+    await conn.send({"type": "response.create", "response": {"conversation": "none", "metadata": {"k": "v"}}})
+    events = []
+    async for event in conn:
+        events.append(event)
+        if event.type == "response.done":
+            break
+    assert [e.error.code for e in of(events, "error")] == ["llm_failed"]  # an error first, as in-band
+    done = events[-1].response
+    assert done.status == "failed" and done.status_details.error.code == "llm_failed", done.status_details
+    assert "every backend failed" in done.status_details.error.message and done.metadata == {"k": "v"}
+    monkeypatch.undo()
+    assert of(await say(conn, "Hello!"), "response.done")[0].response.status == "completed"  # the session goes on

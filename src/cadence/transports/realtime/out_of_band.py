@@ -149,6 +149,7 @@ class OutOfBandResponses:
         except Exception as exc:  # the router's RouterError, or a backend's own failure
             logger.warning(f"realtime: an out-of-band response failed: {exc}")
             status, error = "failed", {"type": "server_error", "code": "llm_failed", "message": str(exc)}
+            self._emit({"type": "error", "error": {**error, "param": None, "event_id": None}})  # as in-band replies
         response.finish(status, reason, error)
         if in_conversation:
             self._conversation.add(output.item(), output)

@@ -138,7 +138,9 @@ def _decode(raw: str | bytes) -> dict[str, Any]:
         raise ProtocolError("invalid_json", f"message is not valid JSON: {exc}") from exc
     except RecursionError as exc:
         raise ProtocolError("invalid_json", f"message nests deeper than {MAX_DEPTH} levels") from exc
-    if _too_deep(data):
+    # Audio appends (most messages) hold three brackets: walk only what could nest that deep.
+    brackets = raw.count("{") + raw.count("[") if isinstance(raw, str) else raw.count(b"{") + raw.count(b"[")
+    if brackets > MAX_DEPTH and _too_deep(data):
         raise ProtocolError("invalid_json", f"message nests deeper than {MAX_DEPTH} levels")
     text = raw if isinstance(raw, str) else bytes(raw).decode("utf-8", "replace")
     if _SURROGATE_ESCAPE.search(text):
