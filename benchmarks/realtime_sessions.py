@@ -9,6 +9,13 @@ session, and dropped sessions (a connection error, or a question with no reply).
 
     python benchmarks/realtime_sessions.py --sessions 1 2 4 --turns 3
     python benchmarks/realtime_sessions.py --instant   # test-double LLM/TTS: the framework's own cost
+    python benchmarks/realtime_sessions.py --listeners 1 10 50 --seconds 30
+
+``--listeners N``: N sessions that only listen, each streaming room noise (about -60 dBFS,
+never speech) at real time in 20 ms appends, as an open microphone in a quiet room does.
+Prints the server's CPU % per listening session and the p99 event lag: how long a
+``session.update`` takes to come back as ``session.updated`` on a listening session, sent
+once a second on each (the loop's responsiveness while it carries N audio streams).
 """
 
 from __future__ import annotations
@@ -119,6 +126,71 @@ async def session(address: str, questions: list[np.ndarray], silence_ms: int, re
     results["answered"] += len(marks["first_audio"])
 
 
+async def listener(address: str, seconds: float, chunk_ms: int, lags: list[float], errors: list[str]) -> None:
+    """One open microphone in a quiet room: noise at real time, a session.update a second."""
+    rng = np.random.default_rng(len(lags) + len(errors))
+    step = RATE * chunk_ms // 1000
+    chunks = [json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(
+        (rng.normal(0, 30, step)).astype(np.int16).tobytes()).decode()}) for _ in range(16)]
+    async with websockets.connect(f"ws://{address}/v1/realtime?model=cadence", max_size=2**24) as ws:
+        json.loads(await ws.recv())  # session.created
+        asked: dict[str, float] = {}
+
+        async def receive():
+            async for message in ws:
+                event = json.loads(message)
+                if event["type"] == "session.updated" and asked:  # answered in order
+                    lags.append(time.monotonic() - asked.pop(next(iter(asked))))
+                elif event["type"] == "error":
+                    errors.append(event["error"].get("message", "?"))
+                elif event["type"] in ("input_audio_buffer.speech_started", "response.created"):
+                    errors.append(f"room noise was taken for speech ({event['type']})")
+
+        reader = asyncio.create_task(receive())
+        t0 = time.monotonic()
+        sent = 0
+        await asyncio.sleep(rng.uniform(0, chunk_ms / 1000))  # sessions' chunks do not all land at once
+        while (now := time.monotonic()) - t0 < seconds:
+            await ws.send(chunks[sent % len(chunks)])
+            sent += 1
+            if sent % (1000 // chunk_ms) == 0:
+                key = f"lag{sent}"
+                asked[key] = time.monotonic()
+                await ws.send(json.dumps({"type": "session.update", "event_id": key,
+                                          "session": {"type": "realtime", "instructions": "You are Nova."}}))
+            await asyncio.sleep(max(0.0, t0 + sent * chunk_ms / 1000 - time.monotonic()))
+        reader.cancel()
+
+
+async def run_listeners(args: argparse.Namespace) -> None:
+    proc, address = start_server(config_file(args.instant))
+    try:
+        print(f"\nidle listening: room noise at real time in {args.chunk_ms} ms appends, {args.seconds:g} s")
+        print(f"  {'N':>3} {'CPU %/sess':>10} {'CPU % total':>11} {'lag p50':>8} {'lag p99':>8} {'RSS MB/sess':>11} {'errors':>7}")
+        for n in args.listeners:
+            lags: list[float] = []
+            errors: list[str] = []
+            _, rss0 = proc_stats(proc.pid)
+            tasks = [asyncio.create_task(listener(address, args.seconds + 4, args.chunk_ms, lags, errors))
+                     for _ in range(n)]
+            await asyncio.sleep(4)  # every session open and streaming before the window starts
+            cpu0, t0 = proc_stats(proc.pid)[0], time.monotonic()
+            await asyncio.sleep(args.seconds)
+            cpu = (proc_stats(proc.pid)[0] - cpu0) / (time.monotonic() - t0) * 100
+            _, rss = proc_stats(proc.pid)
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            errors += [f"{type(o).__name__}: {o}" for o in outcomes if isinstance(o, Exception)]
+            lag = sorted(lags) or [float("nan")]
+            print(f"  {n:>3} {cpu / n:9.2f}% {cpu:10.1f}% {statistics.median(lag) * 1000:7.0f}ms "
+                  f"{lag[min(len(lag) - 1, int(len(lag) * 0.99))] * 1000:7.0f}ms {(rss - rss0) / n:11.1f} {len(errors):>7}")
+            for error in sorted(set(errors))[:5]:
+                print(f"      {error}")
+            await asyncio.sleep(3)  # the sessions' teardown is not the next N's cost
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 async def run(args: argparse.Namespace) -> None:
     config = config_file(args.instant)
     proc, address = start_server(config)
@@ -166,4 +238,8 @@ if __name__ == "__main__":
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--instant", action="store_true", help="instant test-double LLM/TTS from tests/doubles.py")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--listeners", type=int, nargs="+", help="listening-only sessions (room noise), per run")
+    parser.add_argument("--seconds", type=float, default=30, help="--listeners: the measured window")
+    parser.add_argument("--chunk-ms", type=int, default=20, help="--listeners: audio per append")
+    args = parser.parse_args()
+    asyncio.run(run_listeners(args) if args.listeners else run(args))

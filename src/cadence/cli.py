@@ -120,6 +120,7 @@ async def _serve(config) -> int:
         # uvicorn's default (websockets' sans-I/O) crashes on a non-ASCII Sec-WebSocket-Protocol: no
         # answer, and a connection that blocks shutdown for ever. The websockets protocol answers 401.
         ws=WS_PROTOCOL, ws_max_size=WS_MAX_SIZE, ws_max_queue=WS_MAX_QUEUE,
+        ws_per_message_deflate=server_section.ws_compression,
         ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None,
     ), app.state, drain_s=server_section.drain_s)
     serving = asyncio.create_task(server.serve())

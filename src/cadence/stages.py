@@ -89,7 +89,9 @@ class ProcessorSpec:
 
     ``warm`` is work the type needs once per process before the first session (load a
     model, prefill a prompt). ``check`` reports params that do not fit the entries before
-    this one (validated with the whole file, before anything starts).
+    this one (validated with the whole file, before anything starts). ``hears_audio``:
+    whether the stage reads the user's audio frames; they go no further than the last stage
+    that does (a plugin is assumed to).
     """
 
     name: str
@@ -99,3 +101,4 @@ class ProcessorSpec:
     source: str = "built-in"
     warm: WarmFn | None = None
     check: CheckFn | None = None
+    hears_audio: bool = True

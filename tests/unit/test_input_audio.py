@@ -77,8 +77,8 @@ async def test_a_burst_is_paced_and_waits_for_the_reply_in_progress():
     while audio.queued_secs > 0:
         await asyncio.sleep(0.05)
     assert time.monotonic() - started >= 3.0 - held - input_audio.BURST_LEAD_SECS - 0.1
-    assert feed.secs() == pytest.approx(3.0, abs=0.05)  # all of it, in 20 ms frames
-    assert {n for _, n in feed.fed[:-1]} == {640}  # the last holds what the resampler gave
+    assert feed.secs() == pytest.approx(3.0, abs=0.05)  # all of it, in frames of one VAD window
+    assert {n for _, n in feed.fed[:-1]} == {1024}  # the last holds what the resampler gave
     await audio.close()
 
 
@@ -107,4 +107,17 @@ async def test_the_queue_bound_refuses_a_chunk_and_clear_empties_the_queue(monke
     audio.clear()
     assert audio.queued_secs == 0
     await audio.append(b64(1.0), "audio/pcm", hold=False)  # room again
+    await audio.close()
+
+
+async def test_audio_short_of_a_frame_is_fed_when_no_more_comes():
+    feed = Feed()
+    audio = InputAudio(16000, feed)
+    for _ in range(5):  # 100 ms in 20 ms chunks
+        await audio.append(b64(0.02), "audio/pcm", hold=False)
+    await asyncio.sleep(0.01)
+    assert feed.fed and {n for _, n in feed.fed} == {1024}  # whole frames of one VAD window so far
+    await asyncio.sleep(input_audio.PARTIAL_WAIT_SECS + 0.1)
+    assert sum(n for _, n in feed.fed) % 1024  # then what was short of a frame
+    assert 0.1 - 0.045 <= feed.secs() <= 0.1  # all of it but what the resampler holds (≤ 40 ms)
     await audio.close()

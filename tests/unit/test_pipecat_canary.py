@@ -18,6 +18,9 @@ from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer
+from pipecat.pipeline.worker import PipelineWorker
+from pipecat.pipeline.worker_observer import WorkerObserver
+from pipecat.transports.base_input import BaseInputTransport
 from pipecat.turns.eager_end_of_turn_mixin import EagerEndOfTurnSTTServiceMixin
 from pipecat.services.piper.tts import PiperTTSService  # the test extra includes piper (GPL): tests only
 from pipecat.services.stt_service import SegmentedSTTService
@@ -83,6 +86,24 @@ PRIVATE_MEMBERS = [
     (ExternalUserTurnStopStrategy, "_reset", "AggregatedTextSpeculation", "per-turn state is cleared"),
     (TTSService, "_update_settings", "cadence.processors.tts_piper.SharedPiperTTSService",
      "applies Piper's speed from a TTSUpdateSettingsFrame"),
+    (VADAnalyzer, "_run_analyzer", "cadence.processors.silero_shared.SharedSileroVADAnalyzer",
+     "pipecat's VAD state machine, run per window once the batcher has scored it"),
+    (VADAnalyzer, "_vad_buffer", "SharedSileroVADAnalyzer.analyze_audio", "the audio short of a window"),
+    (VADAnalyzer, "_vad_frames_num_bytes", "SharedSileroVADAnalyzer.analyze_audio", "a window's size"),
+    (SileroVADAnalyzer, "_maybe_reset_model", "SharedSileroVADAnalyzer.voice_confidence",
+     "pipecat's periodic model reset, kept"),
+    (SileroOnnxModel, "_state", "cadence.processors.silero_shared.SileroBatcher", "a session's recurrent state,"
+     " stacked with the others' for one batched run"),
+    (SileroOnnxModel, "_context", "SileroBatcher", "the samples of the previous window the model sees first"),
+    (SileroOnnxModel, "_last_sr", "SileroBatcher", "a change of rate resets the state"),
+    (SileroOnnxModel, "_last_batch_size", "SileroBatcher", "kept as pipecat's own call leaves it"),
+    (PipelineWorker, "_observer", "cadence.pipelines.worker.SessionWorker", "replaced with an observer proxy"
+     " that spares the observers the user's audio frames"),
+    (WorkerObserver, "_observers", "SessionWorker / AudioBlindWorkerObserver", "the observers handed over"),
+    (WorkerObserver, "_proxies", "AudioBlindWorkerObserver", "audio frames go only to the observers that ask"),
+    (WorkerObserver, "_frames_pushed", "AudioBlindWorkerObserver", "a frame's first push told from the rest"),
+    (BaseInputTransport, "_paused", "cadence.transports.realtime.transport.RealtimeInputTransport",
+     "audio is pushed on directly, as pipecat's push_audio_frame would queue it, only while not paused"),
 ]
 
 # Public routes Cadence depends on, checked so a rename is caught here too.

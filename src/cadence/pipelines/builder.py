@@ -12,6 +12,8 @@ from pipecat.processors.frame_processor import FrameProcessor
 from cadence.errors import ConfigError
 from cadence.models import ModelStore
 from cadence.pipelines.validate import ValidatedConfig
+from cadence.pipelines.audio_end import InputAudioEnd
+from cadence.pipelines.worker import SessionWorker
 from cadence.router import Router
 from cadence.stages import BuildContext, Stage, StageRoles
 
@@ -90,7 +92,8 @@ class PipelineFactory:
         task_params: dict[str, Any] | None = None,
         after: dict[str, list[FrameProcessor]] | None = None,
     ) -> SessionPipeline:
-        """A pipeline ``transport_in → stages → transport_out → tails`` and its task.
+        """A pipeline ``transport_in → stages → transport_out → tails`` and its task; the
+        user's audio goes no further than the last stage that hears it.
 
         ``after`` places a transport's own processors right after the first stage of a
         type, e.g. ``{"context": [gate]}``.
@@ -99,8 +102,12 @@ class PipelineFactory:
         stages = self.build_stages(context)
         processors = []
         pending = dict(after or {})
-        for stage, config in zip(stages, self.config.stages):
+        hearing = [i for i, config in enumerate(self.config.stages) if config.spec.hears_audio]
+        audio_ends = hearing[-1] if hearing and not any(stages[i].tail for i in hearing) else None
+        for i, (stage, config) in enumerate(zip(stages, self.config.stages)):
             processors += [*stage.head, stage.processor]
+            if i == audio_ends and i < len(stages) - 1:
+                processors.append(InputAudioEnd())
             processors += pending.pop(config.spec.name, [])
         if pending:
             raise ConfigError(f"{self.config.source}: this transport needs a {' and a '.join(pending)} stage")
@@ -114,7 +121,9 @@ class PipelineFactory:
             enable_usage_metrics=True,
             **(task_params or {}),
         )
-        task = PipelineWorker(pipeline, params=params, idle_timeout_secs=None, enable_rtvi=False)
+        # No turn tracking: nothing here reads pipecat's turns, and its observer sees every frame.
+        task = SessionWorker(pipeline, params=params, idle_timeout_secs=None, enable_rtvi=False,
+                             enable_turn_tracking=False)
         return SessionPipeline(pipeline, task, [*processors, *tails], context.roles)
 
 

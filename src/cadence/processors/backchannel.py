@@ -208,4 +208,4 @@ def check(params: BackchannelParams, before: list[str]) -> list[tuple[str, str]]
 
 
 SPEC = ProcessorSpec("backchannel", BackchannelParams, build, "Short acknowledgements ('mm-hm') while the user"
-                     " talks (after tts).", check=check)
+                     " talks (after tts).", check=check, hears_audio=False)

@@ -103,4 +103,4 @@ def warm(params: ContextParams, context: BuildContext) -> None:
 
 
 SPEC = ProcessorSpec("context", ContextParams, build, "Conversation memory: user and assistant turns in order.",
-                     warm=warm)
+                     warm=warm, hears_audio=False)

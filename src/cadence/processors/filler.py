@@ -172,4 +172,4 @@ def build(params: FillerParams, context: BuildContext) -> Stage:
 
 
 SPEC = ProcessorSpec("filler", FillerParams, build, "A short filler phrase when a reply is slow to start"
-                     " (between llm and tts).")
+                     " (between llm and tts).", hears_audio=False)

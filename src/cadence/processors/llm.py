@@ -60,4 +60,4 @@ def warm(params: LLMParams, context: BuildContext) -> None:
 
 
 SPEC = ProcessorSpec("llm", LLMParams, build, "The reply LLM, through the router (llama.cpp in-process by default).",
-                     warm=warm)
+                     warm=warm, hears_audio=False)

@@ -41,4 +41,5 @@ def build(params: TTSParams, context: BuildContext) -> Stage:
     return Stage(service)
 
 
-SPEC = ProcessorSpec("tts", TTSParams, build, "Piper text-to-speech, sentence by sentence (GPL extra: cadence[piper]).")
+SPEC = ProcessorSpec("tts", TTSParams, build, "Piper text-to-speech, sentence by sentence (GPL extra: cadence[piper]).",
+                     hears_audio=False)

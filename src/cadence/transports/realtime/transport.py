@@ -31,6 +31,15 @@ class RealtimeInputTransport(BaseInputTransport):
         """Push one chunk of the user's audio."""
         await self.push_audio_frame(InputAudioRawFrame(pcm, sample_rate=self.sample_rate, num_channels=1))
 
+    async def push_audio_frame(self, frame: InputAudioRawFrame):
+        """Pushes the frame on at once. pipecat queues each one for a task that waits on the
+        queue through ``asyncio.wait_for`` (a task and a timer per frame), which only an
+        audio filter needs; the session's feeder already paces and orders the audio."""
+        if self._params.audio_in_filter:
+            await super().push_audio_frame(frame)
+        elif self._params.audio_in_enabled and self._params.audio_in_passthrough and not self._paused:
+            await self.push_frame(frame)
+
 
 class RealtimeOutputTransport(BaseOutputTransport):
     """Passes each chunk of reply audio (16-bit mono PCM) to ``on_audio``, and each
