@@ -12,35 +12,20 @@ import os
 import shutil
 import signal
 import subprocess
-import textwrap
 import urllib.request
 
 import pytest
 
 from conftest import ROOT, start_server
 from servers import closed_port
-from test_memory import connect, memory_state, reply
+from test_memory import CONFIG, connect, memory_state, reply
 from test_realtime import collect, of, text_turn
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None,
                                 reason="the scale-out test needs HAProxy: apt-get install -y haproxy")
 
-WORKER = textwrap.dedent("""
-    session:
-      instructions: >-
-        You are Nova, a companion talking with the user. Remember what the user tells you
-        and answer in one short sentence.
-    router:
-      providers:
-        local: {kind: llamacpp, model: qwen2.5-coder-0.5b-instruct, n_ctx: 2048}
-    memory:
-      store: ${CADENCE_MEMORY_STORE}
-      resume_window_s: 900
-    transport: {type: websocket}
-    pipeline:
-      - {type: context}
-      - {type: llm, model: local/qwen2.5-coder-0.5b-instruct, max_tokens: 30, seed: 7}
-""")
+# test_memory's worker (context + the embedded LLM, seeded), its store the shared one
+WORKER = CONFIG.format(store="${CADENCE_MEMORY_STORE}", resume=900) + "transport: {type: websocket}\n"
 
 
 def sessions(url: str) -> int:
