@@ -31,13 +31,14 @@ async def main(events: int, seed: int) -> int:
     from cadence.pipelines.builder import PipelineFactory
     from cadence.server import create_app
     from cadence.transports.realtime import rate
-    from fuzz_events import corpus
+    from fuzz_events import corpus, param_matches
     from servers import serving
 
     rate.EVENTS_PER_SEC = 1_000_000  # measured event by event, not against the rate limit
     factory = PipelineFactory(load_and_validate(str(ROOT / "configs" / "nova.yaml")))
     factory.prepare()
-    counts = {"error_named": 0, "error_unnamed": 0, "success": 0, "silent_ok": 0, "unanswered": 0}
+    counts = {"error_named": 0, "error_unnamed": 0, "wrong_param": 0, "success": 0, "silent_ok": 0, "unanswered": 0}
+    wrong: dict[tuple, int] = {}
     samples: list[float] = []
     async with serving(create_app(factory)) as base:
         async with websockets.connect(base.replace("http://", "ws://") + "/v1/realtime", max_size=None) as ws:
@@ -46,7 +47,7 @@ async def main(events: int, seed: int) -> int:
                 "type": "realtime", "output_modalities": ["text"], "audio": {"input": {"turn_detection": None}}}}))
             while json.loads(await ws.recv())["type"] != "session.updated":
                 pass
-            for raw, event_id in corpus(events, seed):
+            for raw, event_id, param in corpus(events, seed):
                 started = time.perf_counter()
                 await ws.send(raw)
                 if '"audio": ""' in raw and "input_audio_buffer.append" in raw:
@@ -61,6 +62,10 @@ async def main(events: int, seed: int) -> int:
                     if event["type"] == "error":
                         named = event_id is None or event["error"].get("event_id") == event_id
                         counts["error_named" if named else "error_unnamed"] += 1
+                        if not param_matches(param, event["error"].get("param")):
+                            counts["wrong_param"] += 1
+                            key = (param, event["error"].get("param"), event["error"].get("code"))
+                            wrong[key] = wrong.get(key, 0) + 1
                         break
                     if event["type"] in SUCCESSES:
                         counts["success"] += 1
@@ -76,6 +81,8 @@ async def main(events: int, seed: int) -> int:
                 pass
             after = event["response"]["status"]
     print(f"{events} hostile events (seed {seed}): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for (expected, got, code), n in sorted(wrong.items(), key=lambda kv: -kv[1])[:15]:
+        print(f"  wrong param x{n}: expected {expected}, got {got} ({code})")
     print(f"per event: median {statistics.median(samples) * 1000:.1f} ms, max {max(samples) * 1000:.0f} ms;"
           f" a normal turn after: {after}")
     return 0 if counts["unanswered"] == counts["error_unnamed"] == 0 and after == "completed" else 1

@@ -1,6 +1,7 @@
 """Hostile input: a generated corpus of malformed events (deterministic seed) against one
 session. The server never dies, the session is never closed or silenced, every event is
-answered (an ``error`` naming it, or its normal success), and a normal turn works after."""
+answered (an ``error`` naming it and the field at fault, or its normal success), and a
+normal turn works after."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import websockets
 
 from cadence.server import create_app
 from cadence.transports.realtime import rate
-from fuzz_events import corpus
+from fuzz_events import corpus, param_matches
 from servers import serving
 
 EVENTS = 600  # per turn-detection mode  # benchmarks/fuzz_realtime.py runs the 10,000 of the issue
@@ -32,8 +33,8 @@ async def test_a_fuzz_corpus_is_answered_event_by_event_and_the_session_survives
                 "type": "realtime", "output_modalities": ["text"], "audio": {"input": {"turn_detection": turn_detection}}}}))
             while json.loads(await ws.recv())["type"] != "session.updated":
                 pass
-            unanswered, wrong = [], []
-            for raw, event_id in corpus(EVENTS, seed=7 if turn_detection is None else 8):
+            unanswered, wrong, misnamed = [], [], []
+            for raw, event_id, param in corpus(EVENTS, seed=7 if turn_detection is None else 8):
                 await ws.send(raw)
                 if '"audio": ""' in raw and "input_audio_buffer.append" in raw:
                     continue  # an empty append is valid, and a valid append is answered by nothing
@@ -47,6 +48,8 @@ async def test_a_fuzz_corpus_is_answered_event_by_event_and_the_session_survives
                         error = event["error"]
                         if event_id is not None and error.get("event_id") != event_id:
                             wrong.append((raw[:120], error))
+                        if not param_matches(param, error.get("param")):
+                            misnamed.append((raw[:100], param, error.get("param")))
                         break
                     if event["type"] in SUCCESSES:
                         if event["type"] == "response.created":  # a valid response.create: let it finish
@@ -55,6 +58,7 @@ async def test_a_fuzz_corpus_is_answered_event_by_event_and_the_session_survives
                         break
             assert not unanswered, unanswered[:10]
             assert not wrong, [(raw[:60], error.get('code'), error.get('event_id')) for raw, error in wrong[:20]]
+            assert not misnamed, misnamed[:10]  # each error names the field the hostile value was in
             # The session still works: a normal text turn.
             await ws.send(json.dumps({"type": "conversation.item.create", "item": {
                 "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello!"}]}}))

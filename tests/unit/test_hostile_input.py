@@ -9,21 +9,22 @@ import json
 import pytest
 
 from cadence.transports.realtime.outbox import Outbox
-from cadence.transports.realtime.protocol import MAX_DEPTH, ProtocolError, decode_message
+from cadence.transports.realtime.protocol import MAX_DEPTH, ProtocolError, decode_message, parse_client_event
 
 
-@pytest.mark.parametrize("raw, says", [
-    ('{"type": "session.update", "session": {"x": NaN}}', "NaN"),
-    ('{"type": "session.update", "session": {"x": Infinity}}', "Infinity"),
-    ('{"type": "session.update", "session": {"x": -Infinity}}', "Infinity"),
-    ('{"type": "conversation.item.truncate", "audio_end_ms": ' + "9" * 5000 + "}", "out of range"),
-    ('{"type": "x", "a": ' + "[" * 1000 + "]" * 1000 + "}", "deeper"),
-    ('{"type": "x", "a": ' + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "}", "deeper"),
+@pytest.mark.parametrize("raw, says, param", [
+    ('{"type": "session.update", "session": {"x": NaN}}', "NaN", "session.x"),
+    ('{"type": "session.update", "session": {"x": Infinity}}', "Infinity", "session.x"),
+    ('{"type": "session.update", "session": {"tools": [{}, {"x": -Infinity}]}}', "Infinity", "session.tools[1].x"),
+    ('{"type": "conversation.item.truncate", "audio_end_ms": ' + "9" * 5000 + "}", "out of range", "audio_end_ms"),
+    ('{"type": "x", "a": ' + "[" * 1000 + "]" * 1000 + "}", "deeper", None),
+    ('{"type": "x", "a": ' + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "}", "deeper", None),
 ])
-def test_json_a_client_cannot_mean_is_invalid_json(raw, says):
+def test_json_a_client_cannot_mean_is_invalid_json(raw, says, param):
     with pytest.raises(ProtocolError) as info:
         decode_message(raw)
     assert info.value.code == "invalid_json" and says in str(info.value), str(info.value)
+    assert info.value.param == param  # the field holding the number JSON cannot mean
 
 
 def test_lone_surrogates_become_replacement_characters_and_pairs_stay():
@@ -81,7 +82,6 @@ async def test_a_failed_send_closes_with_1011_and_an_unencodable_event_is_sent_r
 
 
 def test_rest_names_inside_response_create_are_refused_naming_them():
-    from cadence.transports.realtime.protocol import parse_client_event
 
     for key in ("voiceId", "modelId"):
         with pytest.raises(ProtocolError) as info:
@@ -95,7 +95,17 @@ def test_numbers_no_field_can_mean_are_invalid_json(number):
         decode_message('{"type": "session.update", "session": {"audio": {"input": {"turn_detection": '
                        '{"silence_duration_ms": %s}}}}, "event_id": "e1"}' % number)
     assert info.value.code == "invalid_json" and "out of range" in str(info.value)
-    assert info.value.event_id == "e1"
+    assert info.value.event_id == "e1" and info.value.param == "session.audio.input.turn_detection.silence_duration_ms"
+
+
+def test_a_union_names_the_fault_of_the_member_the_client_chose():
+    with pytest.raises(ProtocolError) as info:
+        parse_client_event({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
+            "turn_detection": {"type": "semantic_vad", "eagerness": 5}}}}})
+    assert info.value.param == "session.audio.input.turn_detection.eagerness"  # not "type should be server_vad"
+    with pytest.raises(ProtocolError) as info:
+        parse_client_event({"type": "conversation.item.create", "item": {"type": "mesage", "role": "user"}})
+    assert info.value.param == "item.type"  # no member chosen: the type itself
 
 
 async def test_an_event_counts_for_its_size_in_the_backlog():

@@ -85,6 +85,40 @@ def _bounded_int(text: str) -> int:
     return value
 
 
+class _BadNumber:
+    """Stands in for a number JSON cannot mean, to find where in the message it was."""
+
+
+def _bad_number_path(raw: str | bytes) -> str | None:
+    """The field (``session.audio.input.turn_detection.threshold``, ``items[2].id``) holding
+    the first NaN, Infinity or out-of-range number of a message that parses otherwise."""
+    bad = _BadNumber()
+    try:
+        data = json.loads(raw, parse_constant=lambda _: bad,
+                          parse_float=lambda text: bad if _out_of_range(text) else float(text),
+                          parse_int=lambda text: bad if _out_of_range(text) else int(text))
+    except (ValueError, RecursionError):
+        return None
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, path = stack.pop()
+        if value is bad:
+            return path or None
+        if isinstance(value, dict):
+            stack += [(v, f"{path}.{k}" if path else str(k)) for k, v in reversed(list(value.items()))]
+        elif isinstance(value, list):
+            stack += [(v, f"{path}[{i}]") for i, v in reversed(list(enumerate(value)))]
+    return None
+
+
+def _out_of_range(text: str) -> bool:
+    try:
+        (_finite_float if any(c in text for c in ".eE") else _bounded_int)(text)
+        return False
+    except ValueError:
+        return True
+
+
 def _too_deep(value: Any) -> bool:
     stack = [(value, 1)]
     while stack:
@@ -135,7 +169,9 @@ def _decode(raw: str | bytes) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProtocolError("invalid_json", f"message is not valid JSON: {exc}") from exc
     except ValueError as exc:  # NaN/Infinity, or an integer of more than 4300 digits
-        raise ProtocolError("invalid_json", f"message is not valid JSON: {exc}") from exc
+        param = _bad_number_path(raw)
+        raise ProtocolError("invalid_json", f"{param}: {exc}" if param else f"message is not valid JSON: {exc}",
+                            param=param) from exc
     except RecursionError as exc:
         raise ProtocolError("invalid_json", f"message nests deeper than {MAX_DEPTH} levels") from exc
     # Audio appends (most messages) hold three brackets: walk only what could nest that deep.
@@ -223,9 +259,19 @@ def parse_client_event(data: dict[str, Any]) -> Any:
     try:
         return cls.model_validate(_without_item_references(data))
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
+        error = _the_fault(exc.errors(include_url=False))
         param = error_param(error["loc"]) or None
         raise ProtocolError("invalid_value", f"{param or data['type']}: {error['msg']}", param=param) from exc
+
+
+def _the_fault(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The error to report. In a union (server_vad | semantic_vad, the item and content types)
+    every member reports; the member whose ``type`` the client chose names the real fault,
+    not the others' "type should be 'server_vad'". With no such member, the ``type`` itself."""
+    wrong_type = [e for e in errors if e["type"] == "literal_error" and e["loc"][-1:] == ("type",)]
+    tags = [e["loc"][:-1] for e in wrong_type]
+    chosen = [e for e in errors if not any(e["loc"][:len(tag)] == tag for tag in tags)]
+    return (chosen or wrong_type or errors)[0]
 
 
 def _without_item_references(data: dict[str, Any]) -> dict[str, Any]:
