@@ -92,3 +92,18 @@ async def test_a_spoken_turn_over_webrtc(nova_factory, speak):
     assert loudest[0] > 1000, "the reply track carried no speech"
     error = next(e for e in events if e["type"] == "error")["error"]
     assert error["code"] == "invalid_state" and error["event_id"] == "ev-1"  # audio belongs on the track
+
+
+async def test_an_offer_that_is_not_one_is_a_400_and_a_huge_body_a_413(nova_factory):
+    async with serving(create_app(nova_factory)) as base, aiohttp.ClientSession() as http:
+        for body, content_type in [("[1, 2]", "application/json"), ("{not json", "application/json"),
+                                   ('{"sdp": 5}', "application/json"), ("hello", "application/sdp")]:
+            async with http.post(f"{base}/v1/realtime/calls", data=body, headers={"Content-Type": content_type}) as r:
+                error = (await r.json())["error"]
+                assert r.status == 400 and error["code"] == "invalid_sdp" and error["param"] == "sdp", (body, error)
+        huge = "v=0\r\n" + "a=x-padding:" + "x" * 200_000 + "\r\n"
+        async with http.post(f"{base}/v1/realtime/calls", data=huge, headers={"Content-Type": "application/sdp"}) as r:
+            error = (await r.json())["error"]
+            assert r.status == 413 and error["code"] == "offer_too_large" and error["param"] == "sdp", error
+        health = await (await http.get(f"{base}/healthz")).json()
+        assert health["sessions"] == 0  # none of them took a session slot

@@ -20,6 +20,7 @@ from cadence.pipelines.builder import PipelineFactory
 from cadence.transports.realtime.admission import Admission, Slot, presented_key
 from cadence.transports.realtime.session import Media, RealtimeSession
 
+MAX_OFFER_BYTES = 64 * 1024  # a browser's offer is 2-10 KB; the body is read no further than this
 _sessions: set[asyncio.Task] = set()
 
 
@@ -47,10 +48,21 @@ def webrtc_routes(factory: PipelineFactory, authorized, sessions: set[RealtimeSe
         if not authorized(request.headers, request.query_params):
             return JSONResponse({"error": {"type": "invalid_request_error", "code": "invalid_api_key",
                                            "message": "missing or wrong API key"}}, status_code=401)
-        body = (await request.body()).decode("utf-8", "replace")
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_OFFER_BYTES:  # an SDP offer is a few KB: a larger body is not one
+                return JSONResponse({"error": {"type": "invalid_request_error", "code": "offer_too_large", "param": "sdp",
+                                               "message": f"an SDP offer is at most {MAX_OFFER_BYTES} bytes"}},
+                                    status_code=413)
+        body = raw.decode("utf-8", "replace")
         if "json" in request.headers.get("content-type", ""):
-            body = (json.loads(body) or {}).get("sdp", "")
-        if not body.startswith("v=0"):
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+            body = parsed.get("sdp") if isinstance(parsed, dict) else None
+        if not isinstance(body, str) or not body.startswith("v=0"):
             return JSONResponse({"error": {"type": "invalid_request_error", "code": "invalid_sdp", "param": "sdp",
                                            "message": "the body must be an SDP offer (Content-Type: application/sdp)"}},
                                 status_code=400)
