@@ -107,3 +107,23 @@ async def test_an_offer_that_is_not_one_is_a_400_and_a_huge_body_a_413(nova_fact
             assert r.status == 413 and error["code"] == "offer_too_large" and error["param"] == "sdp", error
         health = await (await http.get(f"{base}/healthz")).json()
         assert health["sessions"] == 0  # none of them took a session slot
+
+
+async def test_an_answered_offer_whose_peer_never_connects_gives_its_slot_back(nova_factory, monkeypatch):
+    from cadence.transports.realtime import webrtc
+
+    monkeypatch.setattr(webrtc, "CONNECT_TIMEOUT_S", 1.0)
+    async with serving(create_app(nova_factory)) as base, aiohttp.ClientSession() as http:
+        pc = RTCPeerConnection()
+        pc.createDataChannel("oai-events")
+        await pc.setLocalDescription(await pc.createOffer())
+        async with http.post(f"{base}/v1/realtime/calls", data=pc.localDescription.sdp,
+                             headers={"Content-Type": "application/sdp"}) as response:
+            assert response.status == 201
+        await pc.close()  # the answer is never applied: no ICE, no connection
+        assert (await (await http.get(f"{base}/healthz")).json())["sessions"] == 1
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if (await (await http.get(f"{base}/healthz")).json())["sessions"] == 0:
+                break
+        assert (await (await http.get(f"{base}/healthz")).json())["sessions"] == 0  # not held for a minute

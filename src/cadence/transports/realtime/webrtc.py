@@ -21,7 +21,19 @@ from cadence.transports.realtime.admission import Admission, Slot, presented_key
 from cadence.transports.realtime.session import Media, RealtimeSession
 
 MAX_OFFER_BYTES = 64 * 1024  # a browser's offer is 2-10 KB; the body is read no further than this
+CONNECT_TIMEOUT_S = 20.0  # an answered offer whose peer never connects gives its slot back after this
 _sessions: set[asyncio.Task] = set()
+
+
+async def _connects(connected: asyncio.Event, closed: asyncio.Event) -> bool:
+    """Whether the peer connects within ``CONNECT_TIMEOUT_S`` (and has not hung up already)."""
+    waits = [asyncio.ensure_future(connected.wait()), asyncio.ensure_future(closed.wait())]
+    await asyncio.wait(waits, timeout=CONNECT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+    for wait in waits:
+        wait.cancel()
+    if not connected.is_set() and not closed.is_set():
+        logger.warning(f"webrtc: the peer never connected within {CONNECT_TIMEOUT_S:g} s of its offer; call ended")
+    return connected.is_set() and not closed.is_set()
 
 
 async def close_webrtc_sessions() -> None:
@@ -89,7 +101,7 @@ def webrtc_routes(factory: PipelineFactory, authorized, sessions: set[RealtimeSe
         except BaseException:
             slot.release()
             raise
-        closed = asyncio.Event()
+        closed, connected = asyncio.Event(), asyncio.Event()
 
         async def hang_up() -> None:  # the session gave up on the data channel: end the call too
             closed.set()
@@ -97,6 +109,10 @@ def webrtc_routes(factory: PipelineFactory, authorized, sessions: set[RealtimeSe
         @transport.event_handler("on_app_message")
         async def on_app_message(transport, message, sender):
             await session.handle(json.dumps(message))
+
+        @transport.event_handler("on_client_connected")
+        async def on_client_connected(transport, connection):
+            connected.set()
 
         @transport.event_handler("on_client_disconnected")
         async def on_client_disconnected(transport, connection):
@@ -106,7 +122,8 @@ def webrtc_routes(factory: PipelineFactory, authorized, sessions: set[RealtimeSe
             sessions.add(session)
             try:
                 await session.start()
-                await closed.wait()
+                if await _connects(connected, closed):
+                    await closed.wait()
             except Exception as exc:  # one call failing must not take the server down
                 logger.exception(f"webrtc session failed: {exc}")
             finally:
