@@ -64,7 +64,8 @@ async def test_max_sessions_per_key_limits_one_key_not_the_others(nova_factory, 
         url = base.replace("http://", "ws://")
         mine = await open_session(url, "k1")
         refusal = await refused(url, "k1")
-        assert refusal.response.status_code == 503
-        assert "server.max_sessions_per_key" in json.loads(refusal.response.body)["error"]["message"]
+        assert refusal.response.status_code == 429 and refusal.response.headers["Retry-After"] == "5"
+        error = json.loads(refusal.response.body)["error"]
+        assert error["code"] == "too_many_sessions" and "server.max_sessions_per_key" in error["message"]
         theirs = await open_session(url, "k2")
         await asyncio.gather(mine.close(), theirs.close())

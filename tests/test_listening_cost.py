@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import pytest
 import soxr
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
@@ -34,28 +35,39 @@ def speech_pcm(store) -> bytes:
     return (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
 
 
-async def test_batched_silero_decides_exactly_as_pipecats_own_analyzer(store):
+@pytest.mark.parametrize("chunk_ms", [20, 32, 64])  # a window in some chunks only; one each; two each
+async def test_batched_silero_decides_exactly_as_pipecats_own_analyzer(store, chunk_ms):
     pcm = speech_pcm(store)
-    reference = SileroVADAnalyzer(params=PARAMS)  # pipecat's: its own model, its own thread
-    reference.set_sample_rate(16000)
-    reference._volume_tracker.update(bytes(2 * int(16000 * VOLUME_WINDOW_SECS)), 16000)  # as ours starts
-    ours = [SharedSileroVADAnalyzer(session=store.silero_session(), params=PARAMS) for _ in range(6)]
-    for analyzer in ours:
+    # six sessions, each its audio shifted (different windows in every batch), one joining late
+    shifts = [0, 3_200, 7_000, 11_111, 20_000, 40_000]
+    audio = [pcm[2 * (s // 2):] + bytes(2 * (s // 2)) for s in shifts]
+    references, ours = [], []
+    for _ in shifts:
+        reference = SileroVADAnalyzer(params=PARAMS)  # pipecat's: its own model, its own thread
+        reference.set_sample_rate(16000)
+        reference._volume_tracker.update(bytes(2 * int(16000 * VOLUME_WINDOW_SECS)), 16000)  # as ours starts
+        references.append(reference)
+        analyzer = SharedSileroVADAnalyzer(session=store.silero_session(), params=PARAMS)
         analyzer.set_sample_rate(16000)
+        ours.append(analyzer)
     batcher = batcher_for(store.silero_session())
     runs, windows = batcher.runs, batcher.windows
-    expected, got = [], [[] for _ in ours]
-    for i in range(0, len(pcm), 640):  # 20 ms chunks: a window completes in some, not others
-        chunk = pcm[i:i + 640]
-        expected.append(await reference.analyze_audio(chunk))
-        for states, state in zip(got, await asyncio.gather(*(a.analyze_audio(chunk) for a in ours))):
-            states.append(state)
-    assert VADState.SPEAKING in expected and expected[-1] == VADState.QUIET  # the speech was heard, and ended
-    assert all(states == expected for states in got)  # every session, every chunk, the same decision
-    assert float(np.abs(reference._model._state - ours[0]._model._state).max()) == 0.0
-    scored = batcher.windows - windows
-    assert scored == len(ours) * (len(pcm) // 1024)  # every window scored once
-    assert batcher.runs - runs <= scored / len(ours) * 1.05  # ... six sessions' windows per run
+    step, late = 32 * chunk_ms, 50  # bytes per chunk; the last session starts at chunk 50
+    expected, got = [[] for _ in shifts], [[] for _ in shifts]
+    for k, i in enumerate(range(0, len(pcm), step)):
+        chunks = [a[i:i + step] for a in audio]
+        for n, (reference, chunk) in enumerate(zip(references, chunks)):
+            if n < len(shifts) - 1 or k >= late:
+                expected[n].append(await reference.analyze_audio(chunk))
+        live = [(n, a) for n, a in enumerate(ours) if n < len(shifts) - 1 or k >= late]
+        for (n, _), state in zip(live, await asyncio.gather(*(a.analyze_audio(chunks[n]) for n, a in live))):
+            got[n].append(state)
+    for n in range(len(shifts)):
+        assert VADState.SPEAKING in expected[n]  # the speech was heard
+        assert got[n] == expected[n], f"session {n} decided otherwise than pipecat"
+        if chunk_ms <= 32:  # (two windows a chunk: a reset between them applies a chunk later here)
+            assert float(np.abs(references[n]._model._state - ours[n]._model._state).max()) < 1e-6
+    assert batcher.runs - runs < (batcher.windows - windows) / 3  # several sessions' windows per run
 
 
 def test_audio_stops_after_the_last_stage_that_hears_it(tmp_path, store, monkeypatch):
@@ -67,6 +79,14 @@ def test_audio_stops_after_the_last_stage_that_hears_it(tmp_path, store, monkeyp
     plugin = names(PipelineFactory(load_and_validate(str(config_with_stage(tmp_path, "  - type: custom_stage:Lowercase"))),
                                    store))
     assert plugin.index("InputAudioEnd") == plugin.index("Lowercase") + 1
+    # no turn stage: pipecat's own end-of-turn rule (smart-turn, in the user aggregator) hears it
+    text = (ROOT / "configs" / "nova.yaml").read_text()
+    start = text.index("  - type: turn")
+    no_turn = tmp_path / "no-turn.yaml"
+    no_turn.write_text(text[:start] + text[text.index("  - type: context"):])
+    plain = names(PipelineFactory(load_and_validate(str(no_turn)), store))
+    assert "UserTurnProcessor" not in plain
+    assert "InputAudioEnd" not in plain[:plain.index("LLMUserAggregator") + 1]
 
 
 class AudioCounter(BaseObserver):

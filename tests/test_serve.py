@@ -111,3 +111,12 @@ def test_openai_sdk_realtime_spoken_turn_against_run_pipeline(speak, nova_server
     assert word_error_rate(question, transcript) <= 0.2, transcript
     assert reply.status == "completed" and reply.output[0].content[0].transcript.strip()
     assert audio_deltas > 10
+
+
+async def test_websocket_compression_is_declined_unless_configured(nova_server):
+    import websockets
+
+    # websockets offers permessage-deflate by default, as browsers and the openai SDK do
+    async with websockets.connect(nova_server.replace("http://", "ws://") + "/v1/realtime") as ws:
+        assert "permessage-deflate" not in (ws.response.headers.get("Sec-WebSocket-Extensions") or "")
+        assert (await ws.recv())  # session.created, uncompressed

@@ -90,8 +90,9 @@ class ProcessorSpec:
     ``warm`` is work the type needs once per process before the first session (load a
     model, prefill a prompt). ``check`` reports params that do not fit the entries before
     this one (validated with the whole file, before anything starts). ``hears_audio``:
-    whether the stage reads the user's audio frames; they go no further than the last stage
-    that does (a plugin is assumed to).
+    whether the stage reads the user's audio frames, or a function of the pipeline's stage
+    names saying so; they go no further than the last stage that does (a plugin is assumed
+    to unless its class sets ``hears_audio = False``).
     """
 
     name: str
@@ -101,4 +102,4 @@ class ProcessorSpec:
     source: str = "built-in"
     warm: WarmFn | None = None
     check: CheckFn | None = None
-    hears_audio: bool = True
+    hears_audio: bool | Callable[[frozenset[str]], bool] = True

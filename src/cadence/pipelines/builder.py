@@ -102,13 +102,15 @@ class PipelineFactory:
         stages = self.build_stages(context)
         processors = []
         pending = dict(after or {})
-        hearing = [i for i, config in enumerate(self.config.stages) if config.spec.hears_audio]
+        names = frozenset(config.spec.name for config in self.config.stages)
+        hearing = [i for i, config in enumerate(self.config.stages)
+                   if (config.spec.hears_audio(names) if callable(config.spec.hears_audio) else config.spec.hears_audio)]
         audio_ends = hearing[-1] if hearing and not any(stages[i].tail for i in hearing) else None
         for i, (stage, config) in enumerate(zip(stages, self.config.stages)):
             processors += [*stage.head, stage.processor]
+            processors += pending.pop(config.spec.name, [])
             if i == audio_ends and i < len(stages) - 1:
                 processors.append(InputAudioEnd())
-            processors += pending.pop(config.spec.name, [])
         if pending:
             raise ConfigError(f"{self.config.source}: this transport needs a {' and a '.join(pending)} stage")
         tails = [p for stage in stages for p in stage.tail]

@@ -54,7 +54,8 @@ def spec_from_class(name: str, cls: Any, source: str) -> ProcessorSpec:
             return cls.from_config(p, context)
         return cls(**p.model_dump())
 
-    return ProcessorSpec(name=name, params=params, build=build, description=_first_line(cls), source=source)
+    return ProcessorSpec(name=name, params=params, build=build, description=_first_line(cls), source=source,
+                         hears_audio=getattr(cls, "hears_audio", True))  # a class may say it never reads audio
 
 
 @cache

@@ -56,7 +56,8 @@ class ServerSection(Spec):
         " closed (1012, reconnect) and the process exits; no new session is admitted meanwhile."
     )
     max_sessions_per_key: int | None = Field(
-        None, ge=1, description="Realtime sessions one API key may have open at once (none: no per-key limit)."
+        None, ge=1, description="Realtime sessions one API key may have open at once in this process; the next"
+        " gets HTTP 429 too_many_sessions (none: no per-key limit)."
     )
     cors_origins: list[Annotated[str, AfterValidator(_origin)]] = Field(
         default_factory=list,

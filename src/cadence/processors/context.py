@@ -103,4 +103,6 @@ def warm(params: ContextParams, context: BuildContext) -> None:
 
 
 SPEC = ProcessorSpec("context", ContextParams, build, "Conversation memory: user and assistant turns in order.",
-                     warm=warm, hears_audio=False)
+                     # with no turn stage, pipecat's own end-of-turn rule (smart-turn) runs in the
+                     # user aggregator, and it needs the audio
+                     warm=warm, hears_audio=lambda stages: "turn" not in stages)

@@ -33,6 +33,7 @@ from pipecat.audio.volume import VOLUME_WINDOW_SECS
 
 MAX_BATCH = 256  # windows per ONNX run (a larger backlog runs in several)
 _CONTEXT = {16000: 64, 8000: 32}  # samples of the previous window the model sees before each
+_WINDOW = {16000: 512, 8000: 256}  # samples per window
 
 
 class SileroBatcher:
@@ -43,18 +44,22 @@ class SileroBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="silero")
         self._waiting: list[tuple[SileroOnnxModel, np.ndarray, int, asyncio.Future]] = []
         self._running = False
+        self._drainer: asyncio.Task | None = None
         self.runs = 0  # ONNX runs so far (and windows scored), for the benchmark and tests
         self.windows = 0
 
     async def score(self, model: SileroOnnxModel, window: bytes, sample_rate: int) -> float:
         """The speech probability of one window (512 samples at 16 kHz, 256 at 8 kHz) for the
         session whose recurrent state ``model`` holds; updates that state."""
+        if sample_rate not in _WINDOW or len(window) != 2 * _WINDOW[sample_rate]:  # fails alone, not the batch
+            logger.error(f"Silero VAD: a window of {len(window) // 2} samples at {sample_rate} Hz cannot be scored")
+            return 0.0
         future = asyncio.get_running_loop().create_future()
         samples = np.frombuffer(window, np.int16).astype(np.float32) / 32768.0
         self._waiting.append((model, samples, sample_rate, future))
         if not self._running:
             self._running = True
-            asyncio.get_running_loop().create_task(self._drain())
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
@@ -129,19 +134,19 @@ class SharedSileroVADAnalyzer(SileroVADAnalyzer):
         self._volume_tracker.update(bytes(2 * int(sample_rate * VOLUME_WINDOW_SECS)), sample_rate)
 
     async def analyze_audio(self, buffer: bytes) -> VADState:
-        """pipecat's analysis, window by window: each window is scored by the batcher, then
-        pipecat's own state machine (``_run_analyzer``) takes it with that score. Keeps the
-        state it returns: the STT stage reads the moment speech turns to silence
+        """pipecat's analysis: the batcher scores each complete window first, then pipecat's
+        own state machine (``_run_analyzer``) takes the buffer as it would, with those scores.
+        (A model reset pipecat makes between two windows of one buffer applies from the next
+        buffer here; with frames of one window, as every transport here sends, none is late.)
+        Keeps the state it returns: the STT stage reads the moment speech turns to silence
         (``STOPPING``) to start transcribing before the VAD stop."""
         size = self._vad_frames_num_bytes
-        data = memoryview(buffer)
-        while len(data) >= (need := size - len(self._vad_buffer)):
-            window = bytes(self._vad_buffer) + data[:need].tobytes()
-            self._scores.append(await batcher_for(self._session).score(self._model, window, self.sample_rate))
-            self.state = self._run_analyzer(data[:need].tobytes())
-            data = data[need:]
-        if len(data):
-            self.state = self._run_analyzer(data.tobytes())  # too short for a window: buffered
+        self._scores.clear()  # none left over from a call cancelled while it waited
+        pending = bytes(self._vad_buffer) + buffer
+        batcher = batcher_for(self._session)
+        for start in range(0, len(pending) - size + 1, size):
+            self._scores.append(await batcher.score(self._model, pending[start:start + size], self.sample_rate))
+        self.state = self._run_analyzer(buffer)
         return self.state
 
     def voice_confidence(self, buffer) -> float:

@@ -53,7 +53,8 @@ class Admission:
         return self.draining or self.live >= self.max_sessions
 
     def reserve(self, key: str | None) -> Slot | JSONResponse:
-        """A slot for one more session, or the 503 to answer with."""
+        """A slot for one more session, or the refusal to answer with (503 busy or draining,
+        429 for a key at its own limit)."""
         digest = hashlib.sha256((key or "").encode("utf-8", "replace")).hexdigest()[:16]
         if self.draining:
             return _busy("the server is shutting down; reconnect (to another server behind the balancer)")
@@ -61,8 +62,12 @@ class Admission:
             return _busy(f"the server runs {self.live} sessions, its limit (server.max_sessions); try again"
                          f" in {RETRY_AFTER_S} s or on another server")
         if self.max_per_key is not None and self._per_key[digest] >= self.max_per_key:
-            return _busy(f"this API key has {self._per_key[digest]} sessions open, its limit"
-                         " (server.max_sessions_per_key); close one first")
+            # 429, not 503: a balancer retries a 503 on another server, where the key's count starts anew
+            return JSONResponse({"error": {
+                "type": "rate_limit_error", "code": "too_many_sessions", "param": None,
+                "message": f"this API key has {self._per_key[digest]} sessions open on this server, its limit"
+                           " (server.max_sessions_per_key); close one first"}},
+                status_code=429, headers={"Retry-After": str(RETRY_AFTER_S)})
         self.live += 1
         self._per_key[digest] += 1
         return Slot(self, digest)

@@ -92,7 +92,7 @@ class InputAudio:
                                 f" waiting already, and a session queues at most {MAX_QUEUE_SECS:g} s; this chunk"
                                 " was dropped. Send the rest once the session has caught up", param="audio")
         burst = (self._queued_bytes + len(self._partial) + len(pcm_in)) / 2 / self.in_rate > BURST_SECS
-        pcm_in, step = self._partial + pcm_in, self.in_rate * 2 * FRAME_MS // 1000
+        pcm_in, step = self._partial + pcm_in, self.in_rate * FRAME_MS // 1000 * 2  # whole samples
         whole = len(pcm_in) - len(pcm_in) % step
         self._partial = pcm_in[whole:]
         self._enqueue(burst, [pcm_in[i:i + step] for i in range(0, whole, step)])
