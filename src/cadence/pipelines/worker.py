@@ -21,9 +21,27 @@ from pipecat.pipeline.worker_observer import Proxy, WorkerObserver
 class AudioBlindWorkerObserver(WorkerObserver):
     """pipecat's WorkerObserver, passing the user's audio frames only to observers that ask."""
 
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._hearing_proxies: list[Proxy] | None = None  # worked out once per change of observers, not per frame
+
     def _hearing(self) -> list[Proxy]:
-        return [proxy for observer, proxy in (self._proxies or {}).items()
-                if getattr(observer, "hears_input_audio", False)]
+        if self._hearing_proxies is None:
+            self._hearing_proxies = [proxy for observer, proxy in (self._proxies or {}).items()
+                                     if getattr(observer, "hears_input_audio", False)]
+        return self._hearing_proxies
+
+    def add_observer(self, observer):
+        super().add_observer(observer)
+        self._hearing_proxies = None
+
+    async def remove_observer(self, observer):
+        await super().remove_observer(observer)
+        self._hearing_proxies = None
+
+    async def setup(self, task_manager):
+        await super().setup(task_manager)
+        self._hearing_proxies = None
 
     async def on_process_frame(self, data: FrameProcessed):
         if not isinstance(data.frame, InputAudioRawFrame):

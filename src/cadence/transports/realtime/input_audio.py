@@ -66,6 +66,7 @@ class InputAudio:
         self._queued_bytes = 0
         self._partial = b""  # the end of the last append, short of a frame
         self._partial_timer: asyncio.TimerHandle | None = None
+        self._last_append = 0.0
         self._wake = asyncio.Event()
         self._feeder: asyncio.Task | None = None
 
@@ -96,17 +97,23 @@ class InputAudio:
         whole = len(pcm_in) - len(pcm_in) % step
         self._partial = pcm_in[whole:]
         self._enqueue(burst, [pcm_in[i:i + step] for i in range(0, whole, step)])
-        if self._partial_timer is not None:
-            self._partial_timer.cancel()
-        self._partial_timer = (asyncio.get_running_loop().call_later(PARTIAL_WAIT_SECS, self._flush_partial)
-                               if self._partial else None)
+        self._last_append = time.monotonic()
+        if self._partial and self._partial_timer is None:  # one timer armed at a time, not one per append
+            self._partial_timer = asyncio.get_running_loop().call_later(PARTIAL_WAIT_SECS, self._flush_partial, False)
 
-    def _flush_partial(self) -> None:
-        """No append came to complete the last frame: feed what there is."""
+    def _flush_partial(self, now: bool = True) -> None:
+        """No append came to complete the last frame: feed what there is (``now``: at once)."""
+        if now and self._partial_timer is not None:
+            self._partial_timer.cancel()
         self._partial_timer = None
-        if self._partial:
-            pcm, self._partial = self._partial, b""
-            self._enqueue(False, [pcm])
+        if not self._partial:
+            return
+        wait = self._last_append + PARTIAL_WAIT_SECS - time.monotonic()
+        if not now and wait > 0:  # appends kept coming: wait for the last one's time
+            self._partial_timer = asyncio.get_running_loop().call_later(wait, self._flush_partial, False)
+            return
+        pcm, self._partial = self._partial, b""
+        self._enqueue(False, [pcm])
 
     def _enqueue(self, burst: bool, frames: list[bytes]) -> None:
         if not frames:
