@@ -130,3 +130,22 @@ async def test_observers_are_spared_the_audio_unless_they_ask(nova_factory):
         assert hearing.audio >= 25 * 4 and blind.audio == 0  # every push of each frame, to that one only
     finally:
         await session.close()
+
+
+async def test_a_window_the_model_cannot_take_fails_alone_and_a_failed_run_scores_silence(store):
+    good = SharedSileroVADAnalyzer(session=store.silero_session(), params=PARAMS)
+    good.set_sample_rate(16000)
+    batcher = batcher_for(store.silero_session())
+    windows = batcher.windows
+    scores = await asyncio.gather(batcher.score(good._model, bytes(999), 16000),  # not a window
+                                  batcher.score(good._model, speech_pcm(store)[64000:65024], 16000))
+    assert scores[0] == 0.0 and batcher.windows == windows + 1  # the good one beside it is still scored
+    assert 0.0 < scores[1] <= 1.0
+
+    class Broken:
+        def run(self, *args):
+            raise RuntimeError("onnx down")
+
+    broken = SharedSileroVADAnalyzer(session=Broken(), params=PARAMS)
+    broken.set_sample_rate(16000)
+    assert await broken.analyze_audio(bytes(1024)) == VADState.QUIET  # as pipecat: an error logged, silence
