@@ -20,6 +20,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 PARTIAL = ["Once", " upon", " a", " time"]
 FULL = [*PARTIAL, ",", " there", " was", " a", " fox", "."]
+# ``/tags/v1``: a reply with steering tags split across tokens (the steering stage's test).
+TAGGED = ["[say with qu", "iet intensity] I", " have missed you", ". [whis", "pering] Come", " closer", ". [si", "gh]",
+          " It was a long", " day. [laugh", "ing] You always", " make me smile", "."]
 
 app = FastAPI()
 calls: list[dict] = []
@@ -48,6 +51,7 @@ async def chat(mode: str, request: Request):
     if mode == "e400":
         return JSONResponse({"error": {"message": "bad field"}}, status_code=400)
     words = FULL if mode in ("ok", "stall", "slow", "slow2", "drop", "cut") else [f"replica {mode} says hi."]
+    words = TAGGED if mode == "tags" else words
 
     async def stream():
         if mode in ("stall", "slow", "slow2"):

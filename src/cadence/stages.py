@@ -49,6 +49,7 @@ class StageRoles:
     stt: Any = None  # an STT service: a committed audio buffer is transcribed through it
     llm: Any = None  # the LLM service
     tts: Any = None  # the TTS service
+    steering: Any = None  # cadence.processors.steering.SteeringTags: the reply's text without its tags
     filler: Any = None  # cadence.processors.filler.FillerInjector: providerData.responsiveness
     backchannel: Any = None  # cadence.processors.backchannel.BackchannelInjector: providerData.backchannel
     resumption: Any = None  # cadence.processors.resumption.TurnResumption (on only for spoken replies)

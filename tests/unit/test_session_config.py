@@ -94,7 +94,17 @@ def test_features_not_built_yet_are_listed_as_unsupported(defaults):
                                                                      "tts": {"deliveryMode": "STABLE"},
                                                                      "backchannel": {"small_model": "x",
                                                                                      "min_gap_ms": 2000}}}, defaults)
-    assert config.providerData["unsupported"] == ["backchannel.small_model", "tts"]
+    assert config.providerData["unsupported"] == ["backchannel.small_model"]  # tts is built (steered delivery)
+    assert config.providerData["tts"] == {"deliveryMode": "STABLE"}
+
+
+def test_provider_data_tts_is_checked_naming_the_field(defaults):
+    for bad, param in [({"deliveryMode": "WILD"}, "session.providerData.tts.deliveryMode"),
+                       ({"steering": 3}, "session.providerData.tts.steering"),
+                       ({"pitch": 2}, "session.providerData.tts.pitch"), ("loud", "session.providerData.tts")]:
+        with pytest.raises(ProtocolError) as caught:
+            SessionConfig.initial(defaults).merge({"providerData": {"tts": bad}}, defaults)
+        assert caught.value.param == param, (bad, caught.value.param)
 
 
 def test_backchannels_say_when_they_cannot_work(defaults):

@@ -60,3 +60,12 @@ class ReplyHoldFrame(SystemFrame):
     speech is beginning, so speech resuming still continues the turn (``TurnResumption``)."""
 
     until: float = 0.0
+
+
+@dataclass
+class DeliveryTagFrame(ControlFrame):
+    """A steering tag taken out of the reply's text (``cadence.voice.tags.Tag``), in order
+    between the words around it: a TTS that performs delivery applies it to the words
+    after it; any other passes it on unread."""
+
+    tag: object = None

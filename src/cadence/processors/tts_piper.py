@@ -7,87 +7,87 @@ Only ``cadence.processors.tts`` imports this module, and only when a pipeline wi
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import astuple, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from piper import PiperVoice, SynthesisConfig
-from pipecat.frames.frames import Frame
+from piper import PiperVoice
+from pipecat.frames.frames import (
+    Frame,
+    InterruptionFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    TTSSpeakFrame,
+)
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.piper.tts import PiperTTSService, PiperTTSSettings
 from pipecat.services.tts_service import TTSService
 from pipecat.utils.types import NOT_GIVEN, NotGiven
 
-from cadence.frames import PrerenderSpeechFrame
+from cadence.frames import DeliveryTagFrame, PrerenderSpeechFrame
 from cadence.processors.clause_aggregator import FirstClauseAggregator
 from cadence.processors.reply_hold import ReplyHoldMixin
-
-SHORT_PHRASE_CHARS = 48  # phrases this short (fillers, backchannels) are kept once synthesized
-_PHRASES: OrderedDict[tuple, list[Any]] = OrderedDict()  # process-wide, bounded (LRU)
-_PHRASES_MAX = 128
-_PHRASES_LOCK = threading.Lock()
+from cadence.voice.delivery import Delivery
+from cadence.voice.piper_speech import PiperSpeaker, VoiceSettings
 
 
-class _ProsodyVoice:
-    """A PiperVoice whose ``synthesize`` applies a fixed SynthesisConfig.
+class _Pcm:
+    """One piece of audio as pipecat's PiperTTSService reads a Piper chunk."""
 
-    pipecat's PiperTTSService calls ``synthesize(text)`` with no SynthesisConfig; wrapping
-    the voice keeps pipecat's streaming code as it is while adding speed and expression.
+    __slots__ = ("audio_int16_bytes",)
+
+    def __init__(self, audio: bytes):
+        self.audio_int16_bytes = audio
+
+
+class _PlannedVoice:
+    """What pipecat's PiperTTSService calls ``synthesize(text)`` on: each sentence is spoken
+    under the reply's delivery (tags, mode, sentiment), its non-verbals and pause included.
+
+    Wrapping the voice keeps pipecat's streaming code as it is; the plan is made when the
+    sentence is handed over, the audio lazily in pipecat's worker thread.
     """
 
-    def __init__(self, voice: PiperVoice, syn_config: SynthesisConfig):
-        self._voice = voice
-        self.syn_config = syn_config
+    def __init__(self, speaker: PiperSpeaker, delivery: Delivery):
+        self.speaker = speaker
+        self.delivery = delivery
 
     @property
     def config(self) -> Any:
-        return self._voice.config
+        return self.speaker.voice.config
 
-    def synthesize(self, text: str, syn_config: SynthesisConfig | None = None, **kwargs: Any) -> Any:
-        config = syn_config or self.syn_config
-        if len(text) > SHORT_PHRASE_CHARS or kwargs:
-            return self._voice.synthesize(text, config, **kwargs)
-        key = (id(self._voice), astuple(config), text)
-        with _PHRASES_LOCK:
-            chunks = _PHRASES.get(key)
-            if chunks is not None:
-                _PHRASES.move_to_end(key)
-                return iter(chunks)
-        chunks = list(self._voice.synthesize(text, config))
-        with _PHRASES_LOCK:
-            _PHRASES[key] = chunks
-            while len(_PHRASES) > _PHRASES_MAX:
-                _PHRASES.popitem(last=False)
-        return iter(chunks)
-
-    def prerender(self, texts: list[str]) -> None:
-        """Synthesize short ``texts`` into the phrase cache now (blocking: run off the loop)."""
-        for text in texts:
-            if len(text) <= SHORT_PHRASE_CHARS:
-                for _ in self.synthesize(text):
-                    pass
+    def synthesize(self, text: str) -> Iterator[_Pcm]:
+        plan = self.delivery.plan(text)
+        return (_Pcm(audio) for audio in self.speaker.sentence(text, plan))
 
 
 @dataclass
 class ProsodyPiperSettings(PiperTTSSettings):
-    """Piper's settings plus ``speed`` (1.0 = the voice's own), updatable with a
-    ``TTSUpdateSettingsFrame`` like any pipecat TTS setting."""
+    """Piper's settings plus the voice's prosody and the session's delivery, updatable with
+    a ``TTSUpdateSettingsFrame`` like any pipecat TTS setting."""
 
     speed: float | NotGiven = field(default_factory=lambda: NOT_GIVEN)
     noise_scale: float | None | NotGiven = field(default_factory=lambda: NOT_GIVEN)
     noise_w_scale: float | None | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+    volume: float | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+    speaker_id: int | None | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+    delivery_mode: str | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+    steering: str | None | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+    sentiment: bool | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+
+
+_PROSODY = ("speed", "noise_scale", "noise_w_scale", "volume", "speaker_id")
 
 
 class SharedPiperTTSService(ReplyHoldMixin, PiperTTSService):
-    """PiperTTSService on a voice loaded once per process, with speed/noise/volume settings."""
+    """PiperTTSService on a voice loaded once per process, with prosody and steered delivery."""
 
     Settings = ProsodyPiperSettings
 
     def __init__(self, *, voice: PiperVoice, voice_name: str, speed: float = 1.0, noise_scale: float | None = None,
                  noise_w_scale: float | None = None, volume: float = 1.0, first_clause_words: int = 3,
-                 first_phrase_words: int = 0, vad: Any = None,
+                 first_phrase_words: int = 0, vad: Any = None, delivery: Delivery | None = None,
+                 speaker_id: int | None = None,
                  voice_loader: Callable[[str], PiperVoice] | None = None, **kwargs: Any):
         # Skip PiperTTSService.__init__: it loads (or downloads) a voice per service.
         # (Listed in tests/unit/test_pipecat_canary.py.)
@@ -100,9 +100,11 @@ class SharedPiperTTSService(ReplyHoldMixin, PiperTTSService):
             **kwargs,
         )
         self._init_reply_hold(vad)
-        syn_config = SynthesisConfig(length_scale=1.0 / speed, noise_scale=noise_scale,
-                                     noise_w_scale=noise_w_scale, volume=volume)
-        self._voice = _ProsodyVoice(voice, syn_config)
+        self._delivery = delivery or Delivery()
+        settings = VoiceSettings(speed=speed, noise_scale=noise_scale, noise_w_scale=noise_w_scale, volume=volume,
+                                 speaker_id=speaker_id)
+        self._speaker = PiperSpeaker(voice, settings)
+        self._voice = _PlannedVoice(self._speaker, self._delivery)
         self._voice_name = voice_name
         self._voice_loader = voice_loader  # another engine voice, by name (a session's catalog voice)
         # TTSService has no parameter for its aggregator: replace the one it made (same settings).
@@ -113,35 +115,55 @@ class SharedPiperTTSService(ReplyHoldMixin, PiperTTSService):
     @property
     def speed(self) -> float:
         """The speaking rate in use (1.0 = the voice's own)."""
-        return 1.0 / (self._voice.syn_config.length_scale or 1.0)
+        return self._speaker.settings.speed
+
+    @property
+    def delivery(self) -> Delivery:
+        """The session's delivery state (mode, steering line, the reply's tags)."""
+        return self._delivery
 
     async def render_phrase(self, text: str) -> tuple[bytes, int]:
         """A short phrase's whole audio (16-bit PCM) and its sample rate, off the pipeline
         (backchannels: played as they are, never through this service's frames)."""
-        chunks = await asyncio.to_thread(lambda: list(self._voice.synthesize(text)))
-        return b"".join(c.audio_int16_bytes for c in chunks), self._voice.config.sample_rate
+        audio = await asyncio.to_thread(lambda: b"".join(self._speaker.speak(text)))
+        return audio, self._speaker.sample_rate
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         if isinstance(frame, PrerenderSpeechFrame):
             texts = list(frame.texts)
-            self.create_task(asyncio.to_thread(self._voice.prerender, texts), f"{self}::prerender")
+            self.create_task(asyncio.to_thread(self._speaker.prerender, texts), f"{self}::prerender")
             return
+        if isinstance(frame, DeliveryTagFrame):
+            await self._speak_pending()  # the words before the tag keep the delivery they had
+            self._delivery.apply(frame.tag)
+            return
+        if isinstance(frame, (LLMFullResponseStartFrame, InterruptionFrame, TTSSpeakFrame)):
+            self._delivery.begin_reply()  # a filler or greeting never inherits the last reply's tags
         await super().process_frame(frame, direction)
+        if isinstance(frame, LLMFullResponseEndFrame):
+            self._delivery.begin_reply()  # a tag after the reply's last words has nothing to act on
+
+    async def _speak_pending(self) -> None:
+        # pipecat's TTSService flushes its aggregator only at a reply's end; a tag mid-sentence
+        # needs the same flush (its _handle_llm_response_end does exactly this).
+        remaining = await self._text_aggregator.flush()
+        if remaining:
+            await self._handle_aggregated_text(self._aggregated_text_frame(remaining))
 
     async def _update_settings(self, delta: Any) -> dict[str, Any]:
         changed = await super()._update_settings(delta)
-        syn_config = self._voice.syn_config
-        speed = getattr(delta, "speed", NOT_GIVEN)
-        if not isinstance(speed, NotGiven):
-            syn_config.length_scale = 1.0 / float(speed)
-        for name in ("noise_scale", "noise_w_scale"):
-            value = getattr(delta, name, NOT_GIVEN)
-            if not isinstance(value, NotGiven):
-                setattr(syn_config, name, value)
         voice = getattr(delta, "voice", NOT_GIVEN)
         if isinstance(voice, str) and voice != self._voice_name:
             if self._voice_loader is None:
                 raise ValueError(f"this TTS cannot change its voice to {voice!r}")
-            loaded = await asyncio.to_thread(self._voice_loader, voice)  # loaded once per process
-            self._voice, self._voice_name = _ProsodyVoice(loaded, syn_config), voice
+            self._speaker.voice = await asyncio.to_thread(self._voice_loader, voice)  # loaded once per process
+            self._voice_name = voice
+        for name in _PROSODY:
+            value = getattr(delta, name, NOT_GIVEN)
+            if not isinstance(value, NotGiven):
+                setattr(self._speaker.settings, name, value)
+        mode, steering, sentiment = (getattr(delta, n, NOT_GIVEN) for n in ("delivery_mode", "steering", "sentiment"))
+        self._delivery.configure(mode=None if isinstance(mode, NotGiven) else mode,
+                                 steering=False if isinstance(steering, NotGiven) else steering,
+                                 use_sentiment=None if isinstance(sentiment, NotGiven) else sentiment)
         return changed

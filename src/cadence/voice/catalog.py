@@ -11,7 +11,9 @@ names match without regard to case.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Literal
 
 from pydantic import Field
@@ -44,7 +46,25 @@ class VoiceEntry(Spec):
     speed: float = Field(1.0, ge=0.25, le=1.5, description="Speaking rate (multiplies the session's speed).")
     noise_scale: float | None = Field(None, ge=0, le=2, description="Piper expressiveness; null = the voice's own.")
     noise_w_scale: float | None = Field(None, ge=0, le=2, description="Piper phoneme-length variation.")
+    volume: float = Field(1.0, gt=0, le=4, description="Output gain.")
+    speaker: int | None = Field(None, ge=0, description="Speaker id of a multi-speaker Piper model.")
+    language: str | None = Field(None, pattern=r"^[a-z]{2,3}$", description="What it speaks (ISO 639-1, e.g. 'en');"
+                                 " null = read from a Piper voice name such as en_US-joe-medium.")
+    delivery_mode: Literal["STABLE", "BALANCED", "CREATIVE"] | None = Field(
+        None, description="Its delivery mode unless a session sets one; null = the tts stage's.")
+    steering: str | None = Field(None, max_length=200, description="A steering line for everything it says.")
     description: str = Field("", max_length=200, description="Shown in GET /v1/voices.")
+
+
+_LOCALE = re.compile(r"^([a-z]{2,3})_[A-Z]{2}-")
+
+
+def voice_language(entry: VoiceEntry) -> str | None:
+    """The language a voice speaks: its entry's, else its Piper name's (``en_US-…`` → ``en``)."""
+    if entry.language:
+        return entry.language
+    match = _LOCALE.match(PurePath(entry.voice).name)
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)
@@ -56,23 +76,31 @@ class Voice:
     alias_of: str | None = None  # for a stock name: the catalog voice it maps onto
     engine: str = "piper"  # the TTS engine of every catalog voice today
 
+    @property
+    def language(self) -> str | None:
+        """What it speaks (None: unknown, never refused)."""
+        return voice_language(self.entry)
+
     def wire(self) -> dict:
         """How ``providerData.voice`` and ``GET /v1/voices`` show it."""
         return {"name": self.name, "engine": self.engine, "voice": self.entry.voice, "alias_of": self.alias_of,
-                "gender": self.entry.gender, "speed": self.entry.speed}
+                "gender": self.entry.gender, "speed": self.entry.speed, "language": self.language,
+                "delivery_mode": self.entry.delivery_mode}
 
 
 class VoiceCatalog:
     """The voices of one config: the tts stage's own, the YAML's entries and the stock aliases."""
 
     def __init__(self, default_voice: str | None, entries: dict[str, VoiceEntry] | None = None, *,
-                 noise_scale: float | None = None, noise_w_scale: float | None = None):
+                 noise_scale: float | None = None, noise_w_scale: float | None = None, volume: float = 1.0,
+                 speaker: int | None = None):
         """``default_voice`` (with ``noise_*``): the tts stage's own voice and prosody, which a
         session that names no other keeps (its speed is the session's ``audio.output.speed``)."""
         self._voices: dict[str, Voice] = {}
         if default_voice is not None:
             self._add(Voice(default_voice, VoiceEntry(voice=default_voice, gender=PACKAGED_GENDERS.get(default_voice),
-                                                      noise_scale=noise_scale, noise_w_scale=noise_w_scale)))
+                                                      noise_scale=noise_scale, noise_w_scale=noise_w_scale,
+                                                      volume=volume, speaker=speaker)))
         for name, entry in (entries or {}).items():
             self._add(Voice(name, entry))
         self.default = self._voices[default_voice.lower()] if default_voice is not None else None
@@ -115,4 +143,5 @@ def pipeline_catalog(tts_params: object | None, entries: dict[str, VoiceEntry]) 
     """The catalog of a config: its ``tts`` stage's params (or None) and its ``voices:`` section."""
     return VoiceCatalog(getattr(tts_params, "voice", None), entries,
                         noise_scale=getattr(tts_params, "noise_scale", None),
-                        noise_w_scale=getattr(tts_params, "noise_w_scale", None))
+                        noise_w_scale=getattr(tts_params, "noise_w_scale", None),
+                        volume=getattr(tts_params, "volume", 1.0), speaker=getattr(tts_params, "speaker", None))

@@ -24,6 +24,7 @@ from cadence.errors import CadenceError
 from cadence.processors.reply_hold import ReplyHoldMixin
 from cadence.stages import StageRoles
 from cadence.transports.realtime.protocol import ProtocolError
+from cadence.transports.realtime.provider_data import check_tts
 from cadence.transports.realtime.listening import stage_settings
 from cadence.transports.realtime.session_config import SessionConfig, SessionDefaults, TurnSettings
 
@@ -127,15 +128,34 @@ class SettingsApplier:
         if roles.tts is not None and hasattr(roles.tts, "speed"):
             await self._queue(TTSUpdateSettingsFrame(delta=self._voice_settings(config)))
 
-    def _voice_settings(self, config: SessionConfig) -> Any:
-        """The TTS settings of the session's voice: its engine voice and prosody (a catalog
-        entry's speed multiplies the session's ``audio.output.speed``)."""
-        voice = self.defaults.catalog.resolve(config.voice) if config.voice else None
+    def _voice_settings(self, config: SessionConfig, voice_name: str | None = None,
+                        tts: dict[str, Any] | None = None) -> Any:
+        """The TTS settings of the session's voice (or ``voice_name``, one response's): its
+        engine voice, prosody and delivery (a catalog entry's speed multiplies the session's
+        ``audio.output.speed``; ``providerData.tts`` — the session's, then ``tts``, one
+        response's — overrides the voice's delivery, which overrides the tts stage's)."""
+        name = voice_name or config.voice
+        voice = self.defaults.catalog.resolve(name) if name else None
         entry = voice.entry if voice is not None else None
-        settings = {"speed": config.audio.output.speed * (entry.speed if entry is not None else 1.0)}
+        settings: dict[str, Any] = {"speed": config.audio.output.speed * (entry.speed if entry is not None else 1.0)}
         if entry is not None:
-            settings.update(voice=entry.voice, noise_scale=entry.noise_scale, noise_w_scale=entry.noise_w_scale)
-        return type(self.roles.tts).Settings(**settings)
+            settings.update(voice=entry.voice, noise_scale=entry.noise_scale, noise_w_scale=entry.noise_w_scale,
+                            volume=entry.volume, speaker_id=entry.speaker)
+        session = check_tts(config.providerData.get("tts"))
+        response = check_tts(tts, "response")
+        settings.update(
+            delivery_mode=response.deliveryMode or session.deliveryMode or (entry and entry.delivery_mode)
+            or self.defaults.delivery_mode,
+            steering=_first_set("steering", response, session,  # an explicit null turns steering off
+                                default=(entry and entry.steering) or self.defaults.steering),
+            sentiment=_first_set("sentiment", response, session, default=self.defaults.sentiment))
+        fields = type(self.roles.tts).Settings.__dataclass_fields__
+        return type(self.roles.tts).Settings(**{k: v for k, v in settings.items() if k in fields})
+
+    async def override_voice(self, config: SessionConfig, voice_name: str | None, tts: dict[str, Any] | None) -> None:
+        """One response's voice and ``providerData.tts`` (``apply`` restores the session's)."""
+        if self.roles.tts is not None and hasattr(self.roles.tts, "speed"):
+            await self._queue(TTSUpdateSettingsFrame(delta=self._voice_settings(config, voice_name, tts)))
 
     def check_memory(self, config: SessionConfig) -> None:
         """ProtocolError when ``providerData.memory`` asks for memory a pipeline without a
@@ -169,6 +189,14 @@ class SettingsApplier:
         if overrides:
             await self._queue(LLMUpdateSettingsFrame(delta=LLMSettings(**overrides)))
         await self._queue(LLMConfigureOutputFrame(skip_tts=text_only))
+
+
+def _first_set(name: str, *layers: Any, default: Any = None) -> Any:
+    """The value of ``name`` in the first layer that set it (an explicit null included)."""
+    for layer in layers:
+        if name in layer.model_fields_set:
+            return getattr(layer, name)
+    return default
 
 
 def _stt_settings(stt: Any, transcription: Any) -> STTSettings:

@@ -86,11 +86,11 @@ class SessionEvents(BaseObserver):
                 hooks.on_speech_started(frame.start_secs)
             elif isinstance(frame, VADUserStoppedSpeakingFrame):
                 hooks.on_speech_stopped(frame.stop_secs)
+        elif isinstance(frame, LLMTextFrame) and source is (roles.steering or roles.llm):
+            hooks.on_llm_text(frame.text)  # after the steering stage: the words without their tags
         elif source is roles.llm:
             if isinstance(frame, LLMFullResponseStartFrame):
                 hooks.on_response_started()
-            elif isinstance(frame, LLMTextFrame):
-                hooks.on_llm_text(frame.text)
             elif isinstance(frame, MetricsFrame):
                 for item in frame.data:
                     if isinstance(item, LLMUsageMetricsData):

@@ -13,6 +13,7 @@ from pipecat.frames.frames import LLMRunFrame
 
 from cadence.transports.realtime import out_of_band
 from cadence.transports.realtime.protocol import ProtocolError
+from cadence.transports.realtime.provider_data import check_tts, check_voice
 from cadence.transports.realtime.responses import ResponseOptions
 
 
@@ -41,8 +42,15 @@ class ResponseEvents:
             self.settings.check_room(self.config, instructions=overrides.get("system_instruction",
                                                                              self.config.instructions),
                                      max_tokens=overrides.get("max_tokens"), where="response")
+        if chosen.voice is not None or chosen.tts is not None:
+            transcription = self.config.audio.input.transcription
+            check_voice(chosen.voice, self.settings.defaults.catalog,
+                        transcription.language if transcription is not None else None, param="response.audio.output.voice")
+            check_tts(chosen.tts, "response")
         self.responses.request(chosen)
         await self.settings.override(overrides, text_only=chosen.modalities == ["text"])
+        if chosen.voice is not None or chosen.tts is not None:
+            await self.settings.override_voice(self.config, chosen.voice, chosen.tts)
         self.gate.allow_one()
         await self._queue(LLMRunFrame())
 

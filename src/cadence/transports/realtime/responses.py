@@ -109,6 +109,8 @@ class ResponseOptions:
     modalities: list[str]
     overrides: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, str] | None = None  # echoed in response.created / response.done, as OpenAI does
+    voice: str | None = None  # audio.output.voice for this response only
+    tts: dict[str, Any] | None = None  # providerData.tts for this response only
 
     @classmethod
     def requested(cls, options: dict[str, Any], session_modalities: list[str]) -> ResponseOptions:
@@ -121,7 +123,18 @@ class ResponseOptions:
             overrides["max_tokens"] = options["max_output_tokens"]
         metadata = options.get("metadata")
         _check_metadata(metadata)
-        return cls(options.get("output_modalities") or list(session_modalities), overrides, metadata)
+        audio, provider_data = options.get("audio") or {}, options.get("providerData") or {}
+        if not isinstance(audio, dict) or not isinstance(provider_data, dict):
+            raise ProtocolError("invalid_value", "response.audio and response.providerData must be objects",
+                                param="response.audio" if not isinstance(audio, dict) else "response.providerData")
+        output = audio.get("output") or {}
+        voice = output.get("voice") if isinstance(output, dict) else None
+        voice = voice.get("id") if isinstance(voice, dict) else voice
+        if voice is not None and not isinstance(voice, str):
+            raise ProtocolError("invalid_value", "response.audio.output.voice must be a voice name or {id}",
+                                param="response.audio.output.voice")
+        tts = provider_data.get("tts")
+        return cls(options.get("output_modalities") or list(session_modalities), overrides, metadata, voice, tts)
 
 
 def _check_metadata(metadata: Any) -> None:

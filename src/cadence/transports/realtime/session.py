@@ -372,7 +372,8 @@ class RealtimeSession(ItemEvents, ResponseEvents):
         self.emit({"type": "response.done", "response": response.resource()})
         self.conversation.prune()  # turns folded into memory leave the live conversation
         self._idle.start(self.turn.idle_timeout_ms, self.heard_ms)
-        if response.options.overrides or response.modalities != self.config.output_modalities:
+        options = response.options
+        if options.overrides or options.voice or options.tts or response.modalities != self.config.output_modalities:
             # The response had settings of its own: the session's come back for the next one.
             self._restoring = asyncio.get_running_loop().create_task(self._apply())
 

@@ -25,10 +25,11 @@ from cadence.stages import StageRoles
 from cadence.voice.catalog import VoiceCatalog, pipeline_catalog
 from cadence.transports.realtime.protocol import ProtocolError, error_param, new_id
 from cadence.transports.realtime.listening import check_knobs, listens_in_vain, unsupported
-from cadence.transports.realtime.provider_data import card_greeting, check_card, check_flags, check_memory, check_voice
+from cadence.transports.realtime.provider_data import (
+    card_greeting, check_card, check_flags, check_memory, check_tts, check_voice)
 
 # providerData features Cadence accepts but does not act on yet; reported, never ignored.
-NOT_YET = {"tts"}
+NOT_YET: set[str] = set()
 # semantic_vad eagerness → (smart-turn threshold, longest wait in seconds); "auto" is the YAML's.
 EAGERNESS = {"low": (0.7, 8.0), "medium": (0.5, 4.0), "high": (0.3, 2.0)}
 # Inworld's turn fields, honoured inside turn_detection or providerData.stt. The last is
@@ -61,6 +62,9 @@ class SessionDefaults:
     backchannel: BackchannelParams | None = None  # the backchannel stage's YAML params (None: none)
     pause_verdicts: bool = False  # the turn stage judges each pause (text_model): require_pause works
     catalog: VoiceCatalog = field(default_factory=lambda: VoiceCatalog(None))  # voices and stock-name aliases
+    delivery_mode: str = "BALANCED"  # the tts stage's delivery (a voice's own or providerData.tts may override)
+    steering: str | None = None
+    sentiment: bool = True
 
     @classmethod
     def from_config(cls, config: ValidatedConfig, roles: StageRoles | None = None) -> SessionDefaults:
@@ -90,6 +94,9 @@ class SessionDefaults:
             backchannel=config.params_of("backchannel"),
             pause_verdicts=getattr(turn, "text_model", None) is not None,
             catalog=pipeline_catalog(tts, config.config.voices),
+            delivery_mode=getattr(tts, "delivery_mode", "BALANCED"),
+            steering=getattr(tts, "steering", None),
+            sentiment=getattr(tts, "sentiment", True),
         )
 
 
@@ -230,6 +237,7 @@ class SessionConfig(_Open):
             _deep_merge(merged["providerData"], provider_data)
             check_memory(merged["providerData"])
             check_flags(merged["providerData"])
+            check_tts(merged["providerData"].get("tts"))
             if card is not _ABSENT:  # a card replaces the last one whole (null removes it)
                 check_card(card)
                 merged["providerData"]["character"] = card
@@ -311,6 +319,7 @@ class SessionConfig(_Open):
         if language and model.endswith(".en") and language != "en":
             raise ProtocolError("invalid_value", f"the transcription model {model} is English-only;"
                                 " language must be 'en'", param="session.audio.input.transcription.language")
+        check_voice(self.voice, defaults.catalog, language)  # a voice that cannot speak what is heard
 
     def turn_settings(self, defaults: SessionDefaults, *, with_provider_data: bool = True) -> TurnSettings:
         """The pipeline's turn-detection numbers for this session (``providerData.stt`` wins)."""

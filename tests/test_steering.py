@@ -1,0 +1,133 @@
+"""Steering tags: parsed across token boundaries, performed by Piper, never spoken.
+
+The audio is real Piper speech and is checked by transcribing it with real Whisper.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cadence.voice.delivery import Delivery
+from cadence.voice.tags import TagParser, strip_tags
+from conftest import words
+
+TAG_WORDS = {"whispering", "whisper", "sigh", "sighs", "laughing", "laugh", "say", "quiet", "intensity", "bracket"}
+TAGGED = "[say with quiet intensity] I have missed you. [whispering] Come closer. [sigh] It was a long day. " \
+         "[laughing] You always make me smile."
+
+
+def _rms(pcm: bytes) -> float:
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float64)
+    voiced = samples[np.abs(samples) > 200]  # pauses and silence do not count
+    return float(np.sqrt(np.mean(voiced ** 2))) if voiced.size else 0.0
+
+
+def test_tags_split_across_tokens_are_found_and_no_bracket_survives():
+    parser = TagParser()
+    pieces = ["[say with qu", "iet intensity] I know", ". [whis", "pering] It's late [si", "gh] and [bo", "gus] we",
+              " [laughing] rest] now [unfinished"]
+    segments = [s for piece in pieces for s in parser.feed(piece)] + parser.end()
+    text = "".join(s.text for s in segments if s.tag is None)
+    tags = [(s.tag.kind, s.tag.name) for s in segments if s.tag is not None]
+    assert tags == [("steering", "say with quiet intensity"), ("delivery", "whispering"), ("nonverbal", "sigh"),
+                    ("unknown", "bogus"), ("delivery", "laughing")]
+    assert "[" not in text and "]" not in text and "unfinished" not in text
+    assert strip_tags("[sigh] I know [happy] it is, [x] fine.")[0] == "I know it is, fine."
+    assert strip_tags("[Clear Throat] Well.")[1][0].name == "clear_throat"  # any case, spaces for underscores
+    assert strip_tags("[say [whispering] softly] hi")[0] == "hi"  # a nested bracket goes whole
+    assert strip_tags("[whispering\nHello")[0] == "Hello"  # a known tag cut short by a line break
+    assert strip_tags("[the long road\nHome")[0] == "the long road\nHome"  # no tag: the words stay
+
+
+@pytest.fixture(scope="module")
+def speaker(store):
+    from cadence.voice.piper_speech import PiperSpeaker
+
+    return PiperSpeaker(store.piper_voice("en_US-joe-medium"))
+
+
+def test_a_tagged_reply_is_spoken_without_any_tag_word(speaker, transcribe):
+    pcm = b"".join(speaker.speak_text(TAGGED, Delivery()))
+    heard = set(words(transcribe(np.frombuffer(pcm, dtype=np.int16), speaker.sample_rate)))
+    assert heard & {"missed", "closer", "long", "day", "smile"}, heard  # the words are there
+    assert not heard & TAG_WORDS, heard & TAG_WORDS
+
+
+def test_whispering_is_quieter_than_the_same_words_unsteered(speaker):
+    plain = b"".join(speaker.speak_text("Come closer, I will tell you a secret.", Delivery(use_sentiment=False)))
+    whispered = b"".join(speaker.speak_text("[whispering] Come closer, I will tell you a secret.",
+                                            Delivery(use_sentiment=False)))
+    assert _rms(whispered) < 0.6 * _rms(plain), (_rms(whispered), _rms(plain))
+
+
+def test_delivery_mode_changes_the_audio_measurably(speaker):
+    text = "I am so sorry, that is terrible news. I wish I could help. It hurts to lose a friend. I miss her so much."
+
+    def seconds(mode: str) -> float:  # the sad lines are slowed (and paused) more the livelier the mode
+        return float(np.median([len(b"".join(speaker.speak_text(text, Delivery(mode)))) / 2 / speaker.sample_rate
+                                for _ in range(3)]))
+
+    stable, creative = seconds("STABLE"), seconds("CREATIVE")
+    assert creative > 1.05 * stable, (stable, creative)
+
+
+def test_a_sad_sentence_is_read_slower_and_softer_than_a_glad_one_by_sentiment(speaker):
+    delivery = Delivery()
+    sad, glad = delivery.plan("I am so sorry, that is terrible news."), delivery.plan("That is wonderful, I love it!")
+    assert sad.prosody.speed < 1.0 < glad.prosody.speed and sad.prosody.volume < glad.prosody.volume
+    assert Delivery("STABLE").plan("I am so sorry, that is terrible news.").prosody.speed > sad.prosody.speed
+    assert Delivery(use_sentiment=False).plan("I am so sorry, that is terrible news.").prosody.speed == 1.0
+
+
+async def test_a_realtime_reply_with_tags_speaks_and_shows_no_tag(store, transcribe):
+    """Over the Realtime WebSocket, with the LLM streaming tags split across tokens (the
+    loopback backend double's ``/tags``): the transcript and the audio hold the words only."""
+    import asyncio
+    import base64
+    import json
+
+    import websockets
+
+    import fake_backend
+    from cadence.config import load_config_text, validate
+    from cadence.pipelines.builder import PipelineFactory
+    from cadence.server import create_app
+    from servers import serving
+
+    async with serving(fake_backend.app) as url:
+        config = {"router": {"providers": {"fake": {"kind": "openai", "base_url": f"{url}/tags/v1"}}},
+                  "pipeline": [{"type": "context"}, {"type": "llm", "model": "fake/m"}, {"type": "tts"}]}
+        factory = PipelineFactory(validate(load_config_text(json.dumps(config))), store)
+        async with serving(create_app(factory)) as base:
+            async with websockets.connect(base.replace("http://", "ws://") + "/v1/realtime", max_size=None) as ws:
+                for _ in range(2):
+                    await ws.recv()
+                await ws.send(json.dumps({"type": "session.update", "session": {
+                    "type": "realtime", "providerData": {"tts": {"deliveryMode": "CREATIVE"}}}}))
+                updated = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                assert updated["type"] == "session.updated" and "tts" not in updated["session"]["providerData"][
+                    "unsupported"], updated
+                assert updated["session"]["providerData"]["tts"] == {"deliveryMode": "CREATIVE"}
+                await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+                    "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi."}]}}))
+                await ws.send(json.dumps({"type": "response.create"}))
+                audio, transcript = bytearray(), []
+                while True:
+                    event = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                    if event["type"] == "response.output_audio.delta":
+                        audio += base64.b64decode(event["delta"])
+                    elif event["type"] == "response.output_audio_transcript.delta":
+                        transcript.append(event["delta"])
+                    elif event["type"] == "error":
+                        raise AssertionError(event)
+                    elif event["type"] == "response.done":
+                        done = event["response"]
+                        break
+    text = "".join(transcript)
+    assert "[" not in text and "]" not in text and not set(words(text)) & TAG_WORDS, text
+    assert set(words(text)) >= {"missed", "closer", "long", "day", "smile"}, text
+    spoken = done["output"][0]["content"][0]["transcript"]
+    assert "[" not in spoken and not set(words(spoken)) & TAG_WORDS, spoken
+    heard = set(words(transcribe(np.frombuffer(bytes(audio), dtype=np.int16), 24000)))
+    assert heard & {"missed", "closer", "long", "day", "smile"} and not heard & TAG_WORDS, heard
