@@ -44,7 +44,7 @@ def test_sessions_share_the_heavy_models(nova_factory):
         return next(s.processor for s in stages if type(s.processor).__name__ == name)
 
     assert by_type(one, "SharedWhisperSTTService")._model._model is by_type(two, "SharedWhisperSTTService")._model._model
-    assert by_type(one, "SharedPiperTTSService")._voice._voice is by_type(two, "SharedPiperTTSService")._voice._voice
+    assert by_type(one, "SharedPiperTTSService")._voice.speaker.voice is by_type(two, "SharedPiperTTSService")._voice.speaker.voice
     assert by_type(one, "SharedWhisperSTTService") is not by_type(two, "SharedWhisperSTTService")
 
 

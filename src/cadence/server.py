@@ -13,6 +13,7 @@ from loguru import logger
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from cadence.api.memory import memory_routes
+from cadence.api.speech import build_speech_service, speech_routes
 from cadence.api.transcription import WhisperTranscriber, transcription_routes
 from cadence.api.voices import voice_routes
 from cadence.pipelines.builder import PipelineFactory
@@ -75,6 +76,7 @@ def create_app(factory: PipelineFactory) -> FastAPI:
     app.include_router(memory_routes(factory.memory))
     app.include_router(voice_routes(pipeline_catalog(factory.config.params_of("tts"), factory.config.config.voices)))
     app.include_router(transcription_routes(WhisperTranscriber.of(factory)))
+    app.include_router(speech_routes(build_speech_service(factory)))
     authorized = lambda headers, query: not keys or _authorized(headers, keys)  # noqa: E731
     transport = factory.config.config.transport
     if transport.serves("websocket"):
