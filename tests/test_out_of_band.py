@@ -83,6 +83,8 @@ async def test_bad_out_of_band_requests_name_the_field_and_the_session_goes_on(c
         ({"conversation": "none", "input": "hello"}, "response.input"),
         ({"conversation": "none", "input": [{"type": "item_reference", "id": ["x"]}]}, "response.input.0.id"),
         ({"conversation": "none", "metadata": {"n": 3}}, "response.metadata.n"),
+        ({"conversation": "none", "audio": {"output": {"voice": "alloy"}}}, "response.audio"),
+        ({"conversation": "none", "providerData": {"tts": {"deliveryMode": "STABLE"}}}, "response.providerData.tts"),
     ]
     for response, param in cases:
         await conn.send({"type": "response.create", "response": response})

@@ -132,3 +132,30 @@ async def test_wrong_fields_are_refused_naming_them(base):
     with pytest.raises(openai.BadRequestError) as caught:
         await client.audio.speech.create(model="tts-1", voice="nobody", input="Hi")
     assert caught.value.param == "voice"
+
+
+async def test_a_burst_past_the_queue_is_a_429_and_a_stream_holds_its_place_until_done(store):
+    """One running, none waiting: while a stream is being synthesized the next call is a 429
+    with Retry-After (both shapes); once it has ended, a call is served again."""
+    from fastapi import FastAPI
+
+    from cadence.api.limits import AudioWorkQueue
+    from cadence.api.speech import build_speech_service, speech_routes
+
+    app = FastAPI()
+    app.include_router(speech_routes(build_speech_service(PipelineFactory(validate(load_config_text(CONFIG)), store)),
+                                     AudioWorkQueue(1, 0)))
+    async with serving(app) as url, aiohttp.ClientSession() as http:
+        async with http.post(f"{url}/tts/v1/voice:stream", json={"text": TEXT * 3}) as streaming:
+            assert streaming.status == 200
+            await streaming.content.readline()  # it is under way
+            async with http.post(f"{url}/tts/v1/voice", json={"text": "Hi."}) as busy:
+                assert busy.status == 429 and busy.headers["Retry-After"] == "1"
+                assert (await busy.json())["code"] == 8
+            async with http.post(f"{url}/v1/audio/speech", json={"model": "tts-1", "voice": "alloy",
+                                                                 "input": "Hi."}) as busy:
+                assert busy.status == 429 and (await busy.json())["error"]["code"] == "server_busy"
+            rest = await streaming.read()
+        assert rest.count(b"audioContent") >= 2
+        async with http.post(f"{url}/tts/v1/voice", json={"text": "Hi."}) as served:
+            assert served.status == 200, await served.text()

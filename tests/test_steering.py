@@ -40,6 +40,14 @@ def test_tags_split_across_tokens_are_found_and_no_bracket_survives():
     assert strip_tags("[the long road\nHome")[0] == "the long road\nHome"  # no tag: the words stay
 
 
+def test_a_bracket_left_open_at_the_reply_end_keeps_real_words_and_drops_tag_words():
+    assert strip_tags("Fine. [whispering come closer now")[0] == "Fine. come closer now"  # a tag, then words
+    assert strip_tags("Fine. [whispering come closer now")[1][0].name == "whispering"
+    assert strip_tags("Fine. [say it softly")[0] == "Fine."  # a steering line being written: it goes
+    long = "Fine. [and then we walked along the harbour until the lamps came on"
+    assert strip_tags(long)[0] == "Fine. and then we walked along the harbour until the lamps came on"
+
+
 @pytest.fixture(scope="module")
 def speaker(store):
     from cadence.voice.piper_speech import PiperSpeaker
@@ -83,8 +91,37 @@ def test_a_sad_sentence_is_read_slower_and_softer_than_a_glad_one_by_sentiment(s
 async def test_a_realtime_reply_with_tags_speaks_and_shows_no_tag(store, transcribe):
     """Over the Realtime WebSocket, with the LLM streaming tags split across tokens (the
     loopback backend double's ``/tags``): the transcript and the audio hold the words only."""
+    import json
+
+    import fake_backend
+    from cadence.config import load_config_text, validate
+    from cadence.pipelines.builder import PipelineFactory
+    from cadence.server import create_app
+    from servers import serving
+    from ws_reply import open_session, spoken_reply, update_session
+
+    async with serving(fake_backend.app) as url:
+        config = {"router": {"providers": {"fake": {"kind": "openai", "base_url": f"{url}/tags/v1"}}},
+                  "pipeline": [{"type": "context"}, {"type": "llm", "model": "fake/m"}, {"type": "tts"}]}
+        factory = PipelineFactory(validate(load_config_text(json.dumps(config))), store)
+        async with serving(create_app(factory)) as base:
+            async with open_session(base) as ws:
+                updated = await update_session(ws, {"providerData": {"tts": {"deliveryMode": "CREATIVE"}}})
+                assert updated["type"] == "session.updated" and "tts" not in updated["session"]["providerData"][
+                    "unsupported"], updated
+                assert updated["session"]["providerData"]["tts"] == {"deliveryMode": "CREATIVE"}
+                audio, text, done = await spoken_reply(ws)
+    assert "[" not in text and "]" not in text and not set(words(text)) & TAG_WORDS, text
+    assert set(words(text)) >= {"missed", "closer", "long", "day", "smile"}, text
+    spoken = done["output"][0]["content"][0]["transcript"]
+    assert "[" not in spoken and not set(words(spoken)) & TAG_WORDS, spoken
+    heard = set(words(transcribe(np.frombuffer(bytes(audio), dtype=np.int16), 24000)))
+    assert heard & {"missed", "closer", "long", "day", "smile"} and not heard & TAG_WORDS, heard
+
+
+async def test_delivery_asked_of_a_pipeline_without_the_steered_voice_is_refused_by_name(store):
+    """A text-only pipeline cannot perform providerData.tts: an error naming it, and the session goes on."""
     import asyncio
-    import base64
     import json
 
     import websockets
@@ -96,38 +133,23 @@ async def test_a_realtime_reply_with_tags_speaks_and_shows_no_tag(store, transcr
     from servers import serving
 
     async with serving(fake_backend.app) as url:
-        config = {"router": {"providers": {"fake": {"kind": "openai", "base_url": f"{url}/tags/v1"}}},
-                  "pipeline": [{"type": "context"}, {"type": "llm", "model": "fake/m"}, {"type": "tts"}]}
+        config = {"router": {"providers": {"fake": {"kind": "openai", "base_url": f"{url}/ok/v1"}}},
+                  "pipeline": [{"type": "context"}, {"type": "llm", "model": "fake/m"}]}
         factory = PipelineFactory(validate(load_config_text(json.dumps(config))), store)
         async with serving(create_app(factory)) as base:
-            async with websockets.connect(base.replace("http://", "ws://") + "/v1/realtime", max_size=None) as ws:
+            async with websockets.connect(base.replace("http://", "ws://") + "/v1/realtime") as ws:
                 for _ in range(2):
                     await ws.recv()
-                await ws.send(json.dumps({"type": "session.update", "session": {
-                    "type": "realtime", "providerData": {"tts": {"deliveryMode": "CREATIVE"}}}}))
-                updated = json.loads(await asyncio.wait_for(ws.recv(), 10))
-                assert updated["type"] == "session.updated" and "tts" not in updated["session"]["providerData"][
-                    "unsupported"], updated
-                assert updated["session"]["providerData"]["tts"] == {"deliveryMode": "CREATIVE"}
-                await ws.send(json.dumps({"type": "conversation.item.create", "item": {
-                    "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi."}]}}))
+                for event, param in (
+                        ({"type": "session.update", "session": {"type": "realtime", "providerData": {
+                            "tts": {"deliveryMode": "CREATIVE"}}}}, "session.providerData.tts"),
+                        ({"type": "response.create", "response": {"providerData": {
+                            "tts": {"steering": "softly"}}}}, "response.providerData.tts")):
+                    await ws.send(json.dumps(event))
+                    error = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    assert error["type"] == "error" and error["error"]["param"] == param, error
+                    assert "tts stage" in error["error"]["message"]
                 await ws.send(json.dumps({"type": "response.create"}))
-                audio, transcript = bytearray(), []
-                while True:
-                    event = json.loads(await asyncio.wait_for(ws.recv(), 60))
-                    if event["type"] == "response.output_audio.delta":
-                        audio += base64.b64decode(event["delta"])
-                    elif event["type"] == "response.output_audio_transcript.delta":
-                        transcript.append(event["delta"])
-                    elif event["type"] == "error":
-                        raise AssertionError(event)
-                    elif event["type"] == "response.done":
-                        done = event["response"]
-                        break
-    text = "".join(transcript)
-    assert "[" not in text and "]" not in text and not set(words(text)) & TAG_WORDS, text
-    assert set(words(text)) >= {"missed", "closer", "long", "day", "smile"}, text
-    spoken = done["output"][0]["content"][0]["transcript"]
-    assert "[" not in spoken and not set(words(spoken)) & TAG_WORDS, spoken
-    heard = set(words(transcribe(np.frombuffer(bytes(audio), dtype=np.int16), 24000)))
-    assert heard & {"missed", "closer", "long", "day", "smile"} and not heard & TAG_WORDS, heard
+                while (event := json.loads(await asyncio.wait_for(ws.recv(), 30)))["type"] != "response.done":
+                    assert event["type"] != "error", event
+                assert event["response"]["status"] == "completed"

@@ -3,6 +3,8 @@ back as its words in every response format and as a stream; bad requests are Ope
 
 from __future__ import annotations
 
+import asyncio
+
 import re
 import time
 
@@ -109,6 +111,10 @@ async def test_silence_is_the_empty_transcript(client):
     ({"language": "de"}, "language", "whisper-tiny.en"),
     ({"temperature": 3}, "temperature", "0 to 1"),
     ({"response_format": "verbose_json", "timestamp_granularities": ["letter"]}, "timestamp_granularities", "word"),
+    ({"timestamp_granularities": ["word"]}, "timestamp_granularities", "verbose_json"),  # json has no timestamps
+    ({"include": ["logprobs"]}, "include[]", "log probabilities"),
+    ({"chunking_strategy": {"type": "server_vad"}}, "chunking_strategy", "auto"),
+    ({"extra_body": {"diarize": "true"}}, "diarize", "unknown field"),
 ])
 async def test_bad_requests_are_openai_400s(client, clips, kwargs, param, needle):
     with pytest.raises(openai.BadRequestError) as info:
@@ -129,3 +135,29 @@ async def test_a_missing_file_and_a_server_without_stt(client):
             error = (await reply.json())["error"]
             assert reply.status == 501 and reply.headers["x-should-retry"] == "false"
     assert error["code"] == "stt_not_configured" and "no stt stage" in error["message"]
+
+
+async def test_a_burst_past_the_queue_is_a_429_and_the_admitted_ones_finish(nova_factory, clips):
+    """One running, none waiting: of three at once, one transcribes, the rest get 429 with Retry-After."""
+    from cadence.api.limits import AudioWorkQueue
+    from cadence.api.transcription import WhisperTranscriber
+
+    app = FastAPI()
+    app.include_router(transcription_routes(WhisperTranscriber.of(nova_factory), AudioWorkQueue(1, 0)))
+
+    async def post(http, base):
+        form = aiohttp.FormData()
+        form.add_field("file", clips["wav"][1], filename="said.wav")
+        form.add_field("model", "whisper-1")
+        async with http.post(f"{base}/v1/audio/transcriptions", data=form) as reply:
+            return reply.status, reply.headers.get("Retry-After"), await reply.json()
+
+    async with serving(app) as base, aiohttp.ClientSession() as http:
+        results = await asyncio.gather(*(post(http, base) for _ in range(3)))
+        statuses = sorted(r[0] for r in results)
+        assert statuses == [200, 429, 429], results
+        busy = [r for r in results if r[0] == 429]
+        assert all(r[1] == "1" and r[2]["error"]["code"] == "server_busy" for r in busy), busy
+        assert "fox" in next(r for r in results if r[0] == 200)[2]["text"].lower()
+        again = await post(http, base)  # the place is given back
+        assert again[0] == 200, again

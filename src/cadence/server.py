@@ -13,6 +13,7 @@ from loguru import logger
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from cadence.api.memory import memory_routes
+from cadence.api.limits import AudioWorkQueue
 from cadence.api.speech import build_speech_service, speech_routes
 from cadence.api.transcription import WhisperTranscriber, transcription_routes
 from cadence.api.voices import voice_routes
@@ -75,8 +76,9 @@ def create_app(factory: PipelineFactory) -> FastAPI:
     app.include_router(router_routes(factory.router, factory.memory.shape_chat if memory.router_api else None))
     app.include_router(memory_routes(factory.memory))
     app.include_router(voice_routes(pipeline_catalog(factory.config.params_of("tts"), factory.config.config.voices)))
-    app.include_router(transcription_routes(WhisperTranscriber.of(factory)))
-    app.include_router(speech_routes(build_speech_service(factory)))
+    audio_queue = lambda: AudioWorkQueue(server.rest_audio_concurrency, server.rest_audio_queue)  # noqa: E731
+    app.include_router(transcription_routes(WhisperTranscriber.of(factory), audio_queue()))
+    app.include_router(speech_routes(build_speech_service(factory), audio_queue()))
     authorized = lambda headers, query: not keys or _authorized(headers, keys)  # noqa: E731
     transport = factory.config.config.transport
     if transport.serves("websocket"):

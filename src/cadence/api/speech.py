@@ -17,10 +17,13 @@ import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
+from loguru import logger
+from starlette.background import BackgroundTask
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cadence import codecs
+from cadence.api.limits import AudioWorkQueue, QueueFull, Ticket
 from cadence.router.http import openai_error
 from cadence.voice.speech import SpeechError, SpeechRequest, SpeechService
 
@@ -70,9 +73,14 @@ class OpenAIBody(BaseModel):
     stream_format: Literal["audio", "sse"] = "audio"
 
 
-def _inworld_error(status: int, message: str, param: str | None = None) -> JSONResponse:
-    return JSONResponse({"code": 3 if status == 400 else 13, "message": message,
-                         "details": [{"field": param}] if param else []}, status_code=status)
+INWORLD_CODES = {400: 3, 429: 8, 501: 12}  # google.rpc codes: INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNIMPLEMENTED
+
+
+def _inworld_error(status: int, message: str, param: str | None = None, retry_after: int | None = None
+                   ) -> JSONResponse:
+    return JSONResponse({"code": INWORLD_CODES.get(status, 13), "message": message,
+                         "details": [{"field": param}] if param else []}, status_code=status,
+                        headers={"Retry-After": str(retry_after)} if retry_after else None)
 
 
 def _first_error(exc: ValidationError) -> tuple[str, str]:
@@ -81,9 +89,11 @@ def _first_error(exc: ValidationError) -> tuple[str, str]:
     return param, f"{param}: {error['msg']}"
 
 
-def speech_routes(service: SpeechService | None) -> APIRouter:
-    """Routes over ``service`` (None: the config has no tts stage; every route says so)."""
+def speech_routes(service: SpeechService | None, queue: AudioWorkQueue | None = None) -> APIRouter:
+    """Routes over ``service`` (None: the config has no tts stage; every route says so); at most
+    ``queue``'s jobs synthesize or wait at once (default: one running, eight waiting)."""
     api = APIRouter()
+    queue = queue or AudioWorkQueue(1, 8)
 
     async def inworld_request(request: Request) -> tuple[SpeechRequest, InworldBody] | JSONResponse:
         if service is None:
@@ -113,43 +123,50 @@ def speech_routes(service: SpeechService | None) -> APIRouter:
             voice = service.voice(body.voiceId, "voiceId")
         except SpeechError as exc:
             return _inworld_error(400, str(exc), exc.param)
+        if body.temperature != 1.0 and voice.engine != "piper":
+            return _inworld_error(400, f"temperature: voice {voice.name!r} ({voice.engine}) has no expressiveness"
+                                  " setting; leave it 1", "temperature")
         if body.modelId is not None and not (body.modelId.startswith("inworld-tts") or body.modelId == voice.engine):
             return _inworld_error(400, f"modelId {body.modelId!r} is not served here; use '{voice.engine}' (or an"
                                   " inworld-tts model id, which runs it)", "modelId")
         return SpeechRequest(body.text, voice, body.deliveryMode, speed=body.audioConfig.speakingRate,
                              expressiveness=body.temperature), body
 
-    @api.post("/tts/v1/voice")
-    async def inworld_voice(request: Request) -> Response:
+    async def inworld(request: Request, stream: bool) -> Response:
         checked = await inworld_request(request)
         if isinstance(checked, JSONResponse):
             return checked
         speech, body = checked
-        rate = await service.sample_rate(speech.voice)
-        pcm = b"".join([piece async for piece in service.pcm(speech)])
-        fmt = INWORLD_ENCODINGS[body.audioConfig.audioEncoding]
-        audio = codecs.encode(pcm, rate, fmt, out_rate=body.audioConfig.sampleRateHertz)
+        try:
+            ticket = queue.admit()
+        except QueueFull as exc:
+            return _inworld_error(429, str(exc), retry_after=1)
+        try:
+            rate = await service.sample_rate(speech.voice)
+        except Exception as exc:
+            ticket.release()
+            return _inworld_error(500, f"the voice {speech.voice.name!r} failed to load: {exc}")
+        fmt, out_rate = INWORLD_ENCODINGS[body.audioConfig.audioEncoding], body.audioConfig.sampleRateHertz
+        if stream:
+            return StreamingResponse(_ndjson(service, speech, rate, fmt, out_rate, ticket),
+                                     media_type="application/x-ndjson", background=BackgroundTask(ticket.release))
+        try:
+            async with ticket:
+                pcm = b"".join([piece async for piece in service.pcm(speech)])
+            audio = codecs.encode(pcm, rate, fmt, out_rate=out_rate)
+        except Exception as exc:
+            logger.exception("speech synthesis failed")
+            return _inworld_error(500, f"synthesis failed: {exc}")
         return JSONResponse({"audioContent": base64.b64encode(audio).decode(),
                              "usage": {"processedCharactersCount": len(speech.text), "modelId": speech.voice.engine}})
 
+    @api.post("/tts/v1/voice")
+    async def inworld_voice(request: Request) -> Response:
+        return await inworld(request, stream=False)
+
     @api.post("/tts/v1/voice:stream")
     async def inworld_stream(request: Request) -> Response:
-        checked = await inworld_request(request)
-        if isinstance(checked, JSONResponse):
-            return checked
-        speech, body = checked
-        rate = await service.sample_rate(speech.voice)
-        fmt = INWORLD_ENCODINGS[body.audioConfig.audioEncoding]
-
-        async def lines():
-            try:
-                async for pcm in service.pcm(speech):
-                    audio = codecs.encode(pcm, rate, fmt, out_rate=body.audioConfig.sampleRateHertz)
-                    yield json.dumps({"result": {"audioContent": base64.b64encode(audio).decode()}}) + "\n"
-            except Exception as exc:  # the status line is gone: the failure is the last line
-                yield json.dumps({"error": {"code": 13, "message": f"synthesis failed: {exc}"}}) + "\n"
-
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
+        return await inworld(request, stream=True)
 
     @api.get("/tts/v1/voices")
     async def inworld_voices() -> JSONResponse:
@@ -183,11 +200,29 @@ def speech_routes(service: SpeechService | None) -> APIRouter:
         except SpeechError as exc:
             return openai_error(400, str(exc), code="invalid_value", param=exc.param)
         speech = SpeechRequest(body.input, voice, steering=body.instructions, speed=body.speed)
-        rate = await service.sample_rate(voice)
+        try:
+            ticket = queue.admit()
+        except QueueFull as exc:
+            return openai_error(429, str(exc), code="server_busy", retry_after=1)
+        try:
+            rate = await service.sample_rate(voice)
+        except Exception as exc:
+            ticket.release()
+            return openai_error(500, f"the voice {voice.name!r} failed to load: {exc}", code="tts_failed")
         fmt = OPENAI_FORMATS[body.response_format]
+        audio = _audio(service, speech, rate, fmt, ticket)
         if body.stream_format == "sse":
-            return StreamingResponse(_sse(service, speech, rate, fmt), media_type="text/event-stream")
-        return StreamingResponse(_audio(service, speech, rate, fmt), media_type=codecs.FORMATS[fmt][0])
+            return StreamingResponse(_sse(audio, speech), media_type="text/event-stream",
+                                     background=BackgroundTask(ticket.release))
+        try:  # the first piece before the status line, so a failing voice is a 500, not a cut-off 200
+            first = await anext(audio)
+        except StopAsyncIteration:
+            first = b""
+        except Exception as exc:
+            logger.exception("speech synthesis failed")
+            return openai_error(500, f"synthesis failed: {exc}", code="tts_failed")
+        return StreamingResponse(_prepend(first, audio), media_type=codecs.FORMATS[fmt][0],
+                                 background=BackgroundTask(ticket.release))
 
     return api
 
@@ -195,18 +230,43 @@ def speech_routes(service: SpeechService | None) -> APIRouter:
 OPENAI_RATE = 24000  # OpenAI's speech is 24 kHz (its pcm is documented so): clients assume it
 
 
-async def _audio(service: SpeechService, speech: SpeechRequest, rate: int, fmt: str):
-    encoder = codecs.StreamEncoder(fmt, rate, out_rate=OPENAI_RATE)
-    async for pcm in service.pcm(speech):
-        if chunk := encoder.feed(pcm):
-            yield chunk
-    if tail := encoder.close():
-        yield tail
+async def _ndjson(service: SpeechService, speech: SpeechRequest, rate: int, fmt: str, out_rate: int | None,
+                  ticket: Ticket):
+    try:
+        async with ticket:
+            async for pcm in service.pcm(speech):
+                audio = codecs.encode(pcm, rate, fmt, out_rate=out_rate)
+                yield json.dumps({"result": {"audioContent": base64.b64encode(audio).decode()}}) + "\n"
+    except Exception as exc:  # the status line is gone: the failure is the last line
+        logger.exception("speech synthesis failed")
+        yield json.dumps({"error": {"code": 13, "message": f"synthesis failed: {exc}"}}) + "\n"
 
 
-async def _sse(service: SpeechService, speech: SpeechRequest, rate: int, fmt: str):
-    async for chunk in _audio(service, speech, rate, fmt):
-        yield f"data: {json.dumps({'type': 'speech.audio.delta', 'audio': base64.b64encode(chunk).decode()})}\n\n"
+async def _audio(service: SpeechService, speech: SpeechRequest, rate: int, fmt: str, ticket: Ticket):
+    async with ticket:
+        encoder = codecs.StreamEncoder(fmt, rate, out_rate=OPENAI_RATE)
+        async for pcm in service.pcm(speech):
+            if chunk := encoder.feed(pcm):
+                yield chunk
+        if tail := encoder.close():
+            yield tail
+
+
+async def _prepend(first: bytes, rest):
+    if first:
+        yield first
+    async for chunk in rest:  # a failure after the status line can only cut the body short: logged
+        yield chunk
+
+
+async def _sse(audio, speech: SpeechRequest):
+    try:
+        async for chunk in audio:
+            yield f"data: {json.dumps({'type': 'speech.audio.delta', 'audio': base64.b64encode(chunk).decode()})}\n\n"
+    except Exception as exc:  # the status line is gone: the failure is an error event
+        logger.exception("speech synthesis failed")
+        yield f"data: {json.dumps({'type': 'error', 'error': {'message': f'synthesis failed: {exc}'}})}\n\n"
+        return
     usage = {"input_tokens": len(speech.text.split()), "output_tokens": 0, "total_tokens": len(speech.text.split())}
     yield f"data: {json.dumps({'type': 'speech.audio.done', 'usage': usage})}\n\n"
 

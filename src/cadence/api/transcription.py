@@ -12,9 +12,12 @@ upload (``file``, ``model``, ``language``, ``prompt``, ``response_format``,
   (OpenAI limits the gpt-4o models to json/text; here they are one model). A missing
   ``model`` is the stage's model. ``gpt-4o-transcribe-diarize`` is refused: nothing here
   tells speakers apart, and a transcript without speakers would pass for one with them.
-- One transcription runs at a time per process (an asyncio lock; waiters hold no thread):
-  on 2 cores a second one in parallel only makes both slower. Live sessions' STT shares the
-  model but not this lock, so REST work never holds a spoken turn up.
+- ``server.rest_audio_concurrency`` transcriptions run at once (default one: on 2 cores a
+  second in parallel only makes both slower), ``server.rest_audio_queue`` wait (holding no
+  thread), the next is a 429. Live sessions' STT shares the model but not this queue, so
+  REST work never holds a spoken turn up.
+- Fields this server cannot honour (``include[]``, speaker names, a ``chunking_strategy``
+  other than ``auto``) and unknown fields are a 400 naming them, never ignored.
 - A config with no stt stage answers 501 (``stt_not_configured``, ``x-should-retry: false``):
   every worker of a fleet has the same config, so no retry or other worker would do better.
 - Silence, or a file with an audio stream and no samples, is the empty transcript, not an
@@ -31,11 +34,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from loguru import logger
+from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from cadence import codecs
+from cadence.api.limits import AudioWorkQueue, QueueFull, Ticket
 from cadence.router.http import openai_error
 
 RATE = 16000  # Whisper's input rate
@@ -46,6 +52,9 @@ REFUSED_MODELS = {"gpt-4o-transcribe-diarize": "speaker diarization is not serve
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # OpenAI's own limit on the file
 MAX_SECONDS = 600  # longer is refused while decoding (tiny.en on 2 cores: ~8x real time, ~75 s for 600 s)
 GRANULARITIES = ("word", "segment")
+KNOWN_FIELDS = ("file", "model", "language", "prompt", "response_format", "temperature", "timestamp_granularities[]",
+                "timestamp_granularities", "stream", "chunking_strategy", "include[]", "include",
+                "known_speaker_names[]", "known_speaker_references[]")
 
 
 class TranscriptionError(Exception):
@@ -92,7 +101,6 @@ class WhisperTranscriber:
                  prompt: str | None = None):
         self.model_name, self.store = model_name, store
         self.compute_type, self.beam_size, self.prompt = compute_type, beam_size, prompt
-        self._lock = asyncio.Lock()  # binds to the loop at first contention, so creating it here is safe
 
     @classmethod
     def of(cls, factory: Any) -> WhisperTranscriber | None:
@@ -129,11 +137,13 @@ class WhisperTranscriber:
                                      "unsupported_language")
         return code
 
-    async def segments(self, audio: Any, options: Options, transcript: Transcript) -> AsyncIterator[dict[str, Any]]:
-        """Each segment as Whisper decodes it, also added to ``transcript`` (the lock held throughout)."""
+    async def segments(self, audio: Any, options: Options, transcript: Transcript, ticket: Ticket
+                       ) -> AsyncIterator[dict[str, Any]]:
+        """Each segment as Whisper decodes it, also added to ``transcript`` (``ticket``'s slot held throughout)."""
         if not len(audio):
+            ticket.release()
             return  # no samples: nothing to decode (faster-whisper's features need some)
-        async with self._lock:
+        async with ticket:
             # Segments come lazily from faster-whisper's generator: each next() decodes one, in a
             # thread, so the event loop (and live sessions) go on meanwhile.
             model = await asyncio.to_thread(self.model)
@@ -152,10 +162,10 @@ class WhisperTranscriber:
         """The transcript ``segments`` fills in for ``audio``."""
         return Transcript(options.language or "en", round(len(audio) / RATE, 3), [], [] if options.words else None)
 
-    async def transcribe(self, audio: Any, options: Options) -> Transcript:
+    async def transcribe(self, audio: Any, options: Options, ticket: Ticket) -> Transcript:
         """The whole transcript of ``audio`` (mono float32 at 16 kHz)."""
         transcript = self.empty(audio, options)
-        async for _ in self.segments(audio, options, transcript):
+        async for _ in self.segments(audio, options, transcript, ticket):
             pass
         return transcript
 
@@ -217,16 +227,18 @@ def _sse(event: dict[str, Any]) -> str:
     return f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
 
 
-async def _stream(transcriber: WhisperTranscriber, audio: Any, options: Options) -> AsyncIterator[str]:
+async def _stream(transcriber: WhisperTranscriber, audio: Any, options: Options, ticket: Ticket
+                  ) -> AsyncIterator[str]:
     """``transcript.text.delta`` per segment, then ``transcript.text.done``; the deltas add up to its text."""
     text = ""
     try:
-        async for segment in transcriber.segments(audio, options, transcriber.empty(audio, options)):
+        async for segment in transcriber.segments(audio, options, transcriber.empty(audio, options), ticket):
             delta = segment["text"] if text else segment["text"].lstrip()
             if delta:
                 text += delta
                 yield _sse({"type": "transcript.text.delta", "delta": delta})
     except Exception as exc:  # noqa: BLE001 - the status is sent: the SDK raises on an event with "error"
+        logger.exception("transcription failed")
         yield _sse({"type": "error", "error": {"message": f"transcription failed: {exc}", "type": "api_error",
                                                "param": None, "code": "transcription_failed"}})
         return
@@ -253,6 +265,22 @@ async def _parse(request: Request, transcriber: WhisperTranscriber) -> tuple[byt
         raise TranscriptionError(400, f"the multipart body could not be read: {detail}", None,
                                  "invalid_request") from exc
     fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    for key in form:
+        if key.startswith("chunking_strategy["):  # the SDK sends an object as chunking_strategy[type]=...
+            raise TranscriptionError(400, "chunking_strategy: only 'auto' is supported (Whisper cuts the audio at"
+                                          " its own 30 s windows)", "chunking_strategy", "unsupported_value")
+        if key not in KNOWN_FIELDS:
+            raise TranscriptionError(400, f"unknown field {key!r}; this endpoint takes {', '.join(KNOWN_FIELDS)}",
+                                     key, "unknown_parameter")
+    for key in ("include[]", "include", "known_speaker_names[]", "known_speaker_references[]"):
+        if form.getlist(key):
+            raise TranscriptionError(400, f"{key} is not supported: Whisper here gives no log probabilities and"
+                                          " tells no speakers apart", key, "unsupported_parameter")
+    chunking = fields.get("chunking_strategy", "").strip()
+    if chunking and chunking != "auto":
+        raise TranscriptionError(400, "chunking_strategy: only 'auto' is supported (Whisper cuts the audio at its"
+                                      f" own 30 s windows), got {chunking!r}", "chunking_strategy",
+                                 "unsupported_value")
     model = fields.get("model", "").strip() or transcriber.model_name
     if model.lower() in REFUSED_MODELS:
         raise TranscriptionError(400, f"model {model!r} is not served: {REFUSED_MODELS[model.lower()]}; accepted"
@@ -282,6 +310,9 @@ async def _parse(request: Request, transcriber: WhisperTranscriber) -> tuple[byt
     if unknown := granularities - set(GRANULARITIES):
         raise TranscriptionError(400, f"timestamp_granularities must be word and/or segment, got"
                                       f" {sorted(unknown)}", "timestamp_granularities")
+    if granularities and fmt != "verbose_json":
+        raise TranscriptionError(400, f"timestamp_granularities needs response_format verbose_json (timestamps"
+                                      f" have nowhere to go in {fmt!r})", "timestamp_granularities")
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise TranscriptionError(400, "file is required: upload the audio as the multipart field 'file'", "file",
@@ -313,9 +344,11 @@ async def _decode(data: bytes) -> Any:
         raise TranscriptionError(400, str(exc), "file", "invalid_file") from exc
 
 
-def transcription_routes(transcriber: WhisperTranscriber | None) -> APIRouter:
-    """``POST /v1/audio/transcriptions`` over ``transcriber`` (None: the config has no stt stage)."""
+def transcription_routes(transcriber: WhisperTranscriber | None, queue: AudioWorkQueue | None = None) -> APIRouter:
+    """``POST /v1/audio/transcriptions`` over ``transcriber`` (None: the config has no stt stage); at
+    most ``queue``'s jobs transcribe or wait at once (default: one running, eight waiting)."""
     api = APIRouter()
+    queue = queue or AudioWorkQueue(1, 8)
 
     @api.post("/v1/audio/transcriptions")
     async def transcriptions(request: Request) -> Response:
@@ -329,9 +362,18 @@ def transcription_routes(transcriber: WhisperTranscriber | None) -> APIRouter:
             audio = await _decode(data)
         except TranscriptionError as exc:
             return exc.response()
+        try:
+            ticket = queue.admit()
+        except QueueFull as exc:
+            return openai_error(429, str(exc), code="server_busy", retry_after=1)
         if stream:
-            return StreamingResponse(_stream(transcriber, audio, options), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache"})
-        return _render(await transcriber.transcribe(audio, options), fmt, granularities)
+            return StreamingResponse(_stream(transcriber, audio, options, ticket), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache"}, background=BackgroundTask(ticket.release))
+        try:
+            transcript = await transcriber.transcribe(audio, options, ticket)
+        except Exception as exc:
+            logger.exception("transcription failed")
+            return openai_error(500, f"transcription failed: {exc}", code="transcription_failed")
+        return _render(transcript, fmt, granularities)
 
     return api

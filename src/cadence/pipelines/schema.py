@@ -59,6 +59,14 @@ class ServerSection(Spec):
         None, ge=1, description="Realtime sessions one API key may have open at once in this process; the next"
         " gets HTTP 429 too_many_sessions (none: no per-key limit)."
     )
+    rest_audio_concurrency: int = Field(
+        1, ge=1, le=16, description="Speech and transcription REST calls synthesized or transcribed at once (each"
+        " kind apart); they share the cores with the realtime sessions."
+    )
+    rest_audio_queue: int = Field(
+        8, ge=0, le=1000, description="REST audio calls of each kind that may wait for their turn; the next gets"
+        " HTTP 429 with Retry-After (code server_busy / Inworld code 8)."
+    )
     cors_origins: list[Annotated[str, AfterValidator(_origin)]] = Field(
         default_factory=list,
         description="Browser origins (scheme://host[:port], e.g. https://app.example.com) whose pages may call"

@@ -98,7 +98,7 @@ def _voice_problems(config: CadenceConfig, stages: list[StageConfig], loaded: Lo
         path: KeyPath = ("voices", name, "voice")
         if not has_tts:
             problems.append(f"{loaded.locate(('voices', name))}: voices.{name}: the pipeline has no tts stage to speak it")
-        elif entry.voice not in PACKAGED_MODELS and not (loaded.path.parent if loaded.path else Path()).joinpath(
+        elif entry.engine == "piper" and entry.voice not in PACKAGED_MODELS and not (loaded.path.parent if loaded.path else Path()).joinpath(
                 Path(entry.voice).expanduser()).exists():
             problems.append(f"{loaded.locate(path)}: {format_key_path(path)}: {entry.voice!r} is neither a packaged"
                             " voice (en_US-joe-medium) nor an existing .onnx path")

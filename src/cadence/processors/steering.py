@@ -42,7 +42,10 @@ class SteeringTags(FrameProcessor):
             if frame.text:
                 await self.push_frame(frame, direction)
         elif isinstance(frame, (LLMFullResponseStartFrame, LLMFullResponseEndFrame, InterruptionFrame)):
-            self._parser.reset()  # a bracket left open at a reply's end was a tag being written
+            if isinstance(frame, LLMFullResponseEndFrame):
+                left = [t for t in map(self._tidy, self._parser.end()) if t.tag is not None or t.text]
+                await self._push_segments(left, LLMTextFrame(""))  # a bracket left open
+            self._parser.reset()
             self._trim = self._spoke_space = True
             await self.push_frame(frame, direction)
         else:
@@ -54,6 +57,9 @@ class SteeringTags(FrameProcessor):
             frame.text = segments[0].text
             await self.push_frame(frame)
             return
+        await self._push_segments(segments, frame)
+
+    async def _push_segments(self, segments: list[Segment], frame: LLMTextFrame) -> None:
         for segment in segments:
             if segment.tag is not None:
                 await self.push_frame(DeliveryTagFrame(tag=segment.tag))

@@ -54,7 +54,7 @@ class _PlannedVoice:
 
     @property
     def config(self) -> Any:
-        return self.speaker.voice.config
+        return self.speaker.config  # pipecat reads the rate here for every sentence: a switch is heard at once
 
     def synthesize(self, text: str) -> Iterator[_Pcm]:
         plan = self.delivery.plan(text)
@@ -74,6 +74,7 @@ class ProsodyPiperSettings(PiperTTSSettings):
     delivery_mode: str | NotGiven = field(default_factory=lambda: NOT_GIVEN)
     steering: str | None | NotGiven = field(default_factory=lambda: NOT_GIVEN)
     sentiment: bool | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+    hosted: Any = field(default_factory=lambda: NOT_GIVEN)  # a catalog VoiceEntry of engine openai; None: Piper
 
 
 _PROSODY = ("speed", "noise_scale", "noise_w_scale", "volume", "speaker_id")
@@ -106,6 +107,7 @@ class SharedPiperTTSService(ReplyHoldMixin, PiperTTSService):
         self._speaker = PiperSpeaker(voice, settings)
         self._voice = _PlannedVoice(self._speaker, self._delivery)
         self._voice_name = voice_name
+        self._hosted: dict[int, Any] = {}  # catalog voices of engine openai, one speaker each
         self._voice_loader = voice_loader  # another engine voice, by name (a session's catalog voice)
         # TTSService has no parameter for its aggregator: replace the one it made (same settings).
         self._text_aggregator = FirstClauseAggregator(min_words=first_clause_words, phrase_words=first_phrase_words,
@@ -125,8 +127,9 @@ class SharedPiperTTSService(ReplyHoldMixin, PiperTTSService):
     async def render_phrase(self, text: str) -> tuple[bytes, int]:
         """A short phrase's whole audio (16-bit PCM) and its sample rate, off the pipeline
         (backchannels: played as they are, never through this service's frames)."""
-        audio = await asyncio.to_thread(lambda: b"".join(self._speaker.speak(text)))
-        return audio, self._speaker.sample_rate
+        speaker = self._voice.speaker
+        audio = await asyncio.to_thread(lambda: b"".join(speaker.speak(text)))
+        return audio, speaker.sample_rate
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         if isinstance(frame, PrerenderSpeechFrame):
@@ -153,17 +156,31 @@ class SharedPiperTTSService(ReplyHoldMixin, PiperTTSService):
     async def _update_settings(self, delta: Any) -> dict[str, Any]:
         changed = await super()._update_settings(delta)
         voice = getattr(delta, "voice", NOT_GIVEN)
-        if isinstance(voice, str) and voice != self._voice_name:
+        hosted = getattr(delta, "hosted", NOT_GIVEN)
+        if isinstance(voice, str) and voice != self._voice_name and not hosted:
             if self._voice_loader is None:
                 raise ValueError(f"this TTS cannot change its voice to {voice!r}")
             self._speaker.voice = await asyncio.to_thread(self._voice_loader, voice)  # loaded once per process
             self._voice_name = voice
+        if not isinstance(hosted, NotGiven):
+            self._voice.speaker = self._speaker if hosted is None else self._hosted_speaker(hosted)
         for name in _PROSODY:
             value = getattr(delta, name, NOT_GIVEN)
             if not isinstance(value, NotGiven):
                 setattr(self._speaker.settings, name, value)
+        speed = getattr(delta, "speed", NOT_GIVEN)
+        if self._voice.speaker is not self._speaker and not isinstance(speed, NotGiven):
+            self._voice.speaker.speed = speed  # the session's audio.output.speed times the voice's
         mode, steering, sentiment = (getattr(delta, n, NOT_GIVEN) for n in ("delivery_mode", "steering", "sentiment"))
         self._delivery.configure(mode=None if isinstance(mode, NotGiven) else mode,
                                  steering=False if isinstance(steering, NotGiven) else steering,
                                  use_sentiment=None if isinstance(sentiment, NotGiven) else sentiment)
         return changed
+
+    def _hosted_speaker(self, entry: Any) -> Any:
+        from cadence.voice.hosted_speech import HostedSpeaker
+
+        key = id(entry)  # the catalog's entries live as long as the config: bounded by it
+        if key not in self._hosted:
+            self._hosted[key] = HostedSpeaker(entry)
+        return self._hosted[key]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
 from cadence.stages import Spec
 
@@ -41,7 +41,18 @@ PACKAGED_GENDERS: dict[str, Gender] = {"en_US-joe-medium": "male"}
 class VoiceEntry(Spec):
     """One entry of the YAML's ``voices:`` section: a name clients may ask for."""
 
-    voice: str = Field(description="The engine voice it speaks with (a packaged Piper voice or a .onnx path).")
+    engine: Literal["piper", "openai"] = Field(
+        "piper", description="piper: a local Piper voice; openai: a voice of an OpenAI-compatible speech API"
+        " (OpenAI, a vLLM or Kokoro server, another Cadence) at base_url.")
+    voice: str = Field(description="The engine voice it speaks with: a packaged Piper voice or a .onnx path;"
+                       " for engine openai, the provider's voice name (e.g. alloy).")
+    base_url: str = Field("https://api.openai.com/v1", description="engine openai: the API's base URL, with /v1.")
+    api_key: SecretStr | None = Field(None, description="engine openai: its key; write it as ${VAR}.")
+    model: str = Field("gpt-4o-mini-tts", description="engine openai: the speech model.")
+    send_instructions: bool = Field(
+        True, description="engine openai: send the delivery (tags, steering) as instructions; off for models"
+        " that refuse them (tts-1).")
+    timeout_s: float = Field(30.0, gt=0, le=300, description="engine openai: one sentence's request timeout.")
     gender: Gender | None = Field(None, description="How it is heard; stock names of that gender alias to it.")
     speed: float = Field(1.0, ge=0.25, le=1.5, description="Speaking rate (multiplies the session's speed).")
     noise_scale: float | None = Field(None, ge=0, le=2, description="Piper expressiveness; null = the voice's own.")
@@ -54,6 +65,14 @@ class VoiceEntry(Spec):
         None, description="Its delivery mode unless a session sets one; null = the tts stage's.")
     steering: str | None = Field(None, max_length=200, description="A steering line for everything it says.")
     description: str = Field("", max_length=200, description="Shown in GET /v1/voices.")
+
+    @model_validator(mode="after")
+    def _engine_fields(self) -> VoiceEntry:
+        if self.engine != "piper":
+            piper_only = [n for n in ("noise_scale", "noise_w_scale", "speaker") if getattr(self, n) is not None]
+            if piper_only:
+                raise ValueError(f"{', '.join(piper_only)}: Piper settings; engine {self.engine!r} has none")
+        return self
 
 
 _LOCALE = re.compile(r"^([a-z]{2,3})_[A-Z]{2}-")
@@ -74,7 +93,11 @@ class Voice:
     name: str  # the catalog's own spelling
     entry: VoiceEntry
     alias_of: str | None = None  # for a stock name: the catalog voice it maps onto
-    engine: str = "piper"  # the TTS engine of every catalog voice today
+
+    @property
+    def engine(self) -> str:
+        """piper or openai (an OpenAI-compatible speech API)."""
+        return self.entry.engine
 
     @property
     def language(self) -> str | None:

@@ -62,7 +62,8 @@ EFFECTS: dict[str, Prosody] = {
 # Words of a free-form steering line and what they do ("[say with quiet intensity]").
 STEERING_WORDS: dict[str, Prosody] = {
     **{w: Prosody(volume=0.55, noise=0.85) for w in ("quiet", "quietly", "soft", "softly", "hushed", "low",
-                                                    "whisper", "whispering", "murmur", "murmuring")},
+                                                    "murmur", "murmuring")},
+    **{w: EFFECTS["whispering"] for w in ("whisper", "whispering", "whispered")},
     **{w: Prosody(speed=1.05, noise=1.2, volume=1.05) for w in ("intense", "intensity", "urgent", "urgently",
                                                                "excited", "excitedly", "energetic", "passionate")},
     **{w: Prosody(speed=0.9, pause_s=0.08) for w in ("slow", "slowly", "calm", "calmly", "gentle", "gently",
@@ -87,6 +88,11 @@ CAPABILITIES: dict[str, dict[str, str]] = {
         "volume": "native", "sentence pauses": "silence after each sentence",
         "emotions": "approximated: rate, expressiveness, loudness, pauses", "whispering": "approximated: quiet, slower",
         "laughing": "approximated: brighter, faster", **{f"[{k}]": v for k, v in NONVERBAL_FALLBACKS.items()},
+    },
+    "openai": {
+        "speed": "native (the API's speed)", "volume": "gain applied by Cadence",
+        "emotions, deliveries, steering lines": "sent as instructions (models that follow them, e.g. gpt-4o-mini-tts)",
+        "sentence pauses": "silence after each sentence", **{f"[{k}]": v for k, v in NONVERBAL_FALLBACKS.items()},
     },
     "other": {"tags": "removed from the text (never spoken); no delivery change", "non-verbals": "silence"},
 }
@@ -122,6 +128,7 @@ class SentencePlan:
     prosody: Prosody
     before: tuple[str, ...] = ()  # fallbacks of the non-verbals just before it
     pause_s: float = 0.0
+    cues: tuple[str, ...] = ()  # the delivery in force, in words ("whispering"), for engines that take them
 
 
 class Delivery:
@@ -147,10 +154,15 @@ class Delivery:
     def begin_reply(self) -> None:
         """A new reply: tags of the last one no longer apply; the session's steering line does."""
         self._effect: Prosody | None = steering_prosody(self.steering) if self.steering else None
+        self._cue: str | None = self.steering
         self._before: list[str] = []
 
     def apply(self, tag: Tag) -> None:
         """A tag in the reply's text, acting on the words after it."""
+        if tag.kind in ("emotion", "delivery", "steering"):
+            self._cue = tag.name
+        elif tag.kind == "reset":
+            self._cue = None
         if tag.kind in ("emotion", "delivery"):
             self._effect = EFFECTS[tag.name]
         elif tag.kind == "nonverbal":
@@ -180,7 +192,7 @@ class Delivery:
             if abs(score) >= 0.3:
                 prosody = base.times(EFFECTS["happy" if score > 0 else "sad"], min(1.0, abs(score) * 0.5 * nudge))
         before, self._before = tuple(self._before), []
-        return SentencePlan(prosody, before, prosody.pause_s)
+        return SentencePlan(prosody, before, prosody.pause_s, (self._cue,) if self._cue else ())
 
 
 def steering_prosody(line: str) -> Prosody | None:

@@ -48,6 +48,11 @@ class PiperSpeaker:
         self.settings = settings or VoiceSettings()
 
     @property
+    def config(self) -> Any:
+        """The voice file's config (pipecat's PiperTTSService reads its sample_rate)."""
+        return self.voice.config
+
+    @property
     def sample_rate(self) -> int:
         """The voice's own rate (22,050 Hz for the packaged voice)."""
         return int(self.voice.config.sample_rate)

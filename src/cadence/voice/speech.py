@@ -1,8 +1,8 @@
 """Speech outside a realtime session: a catalog voice speaks a text, a clause at a time.
 
 The REST routes (Inworld's and OpenAI's shapes) call ``SpeechService.pcm``: it resolves the
-voice (aliases included), builds its Piper speaker once per voice (the GPL engine is
-imported only here, lazily), and yields 16-bit PCM pieces as each is synthesized, the first
+voice (aliases included), builds its speaker once per voice (Piper, whose GPL engine is
+imported only here, lazily, or a hosted OpenAI-compatible API: voice/hosted_speech.py), and yields 16-bit PCM pieces as each is synthesized, the first
 one after the first clause, so a streaming client hears audio before the whole text is done.
 Tags in the text are performed as in a session (``voice/delivery.py``), never spoken.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cadence.voice.catalog import Voice, VoiceCatalog
@@ -63,7 +63,7 @@ def pieces(text: str) -> Iterator[tuple[str, Any]]:
 
 
 class SpeechService:
-    """Speaks with the config's catalog voices (Piper), for the REST routes."""
+    """Speaks with the config's catalog voices (Piper or a hosted speech API), for the REST routes."""
 
     def __init__(self, catalog: VoiceCatalog, voice_loader: Any, default_mode: DeliveryMode = "BALANCED"):
         self.catalog = catalog
@@ -81,11 +81,16 @@ class SpeechService:
         return voice
 
     def _speaker(self, voice: Voice) -> Any:
-        from cadence.voice.piper_speech import PiperSpeaker, voice_settings
-
         key = voice.alias_of or voice.name
         if key not in self._speakers:
-            self._speakers[key] = PiperSpeaker(self._load(voice.entry.voice), voice_settings(voice.entry))
+            if voice.engine == "openai":
+                from cadence.voice.hosted_speech import HostedSpeaker
+
+                self._speakers[key] = HostedSpeaker(voice.entry)
+            else:
+                from cadence.voice.piper_speech import PiperSpeaker, voice_settings
+
+                self._speakers[key] = PiperSpeaker(self._load(voice.entry.voice), voice_settings(voice.entry))
         return self._speakers[key]
 
     async def sample_rate(self, voice: Voice) -> int:
@@ -105,9 +110,9 @@ class SpeechService:
                 delivery.apply(value)
                 continue
             plan = delivery.plan(value)
-            plan = type(plan)(plan.prosody.times(base), plan.before, plan.pause_s)
+            plan = replace(plan, prosody=plan.prosody.times(base))
             audio = await asyncio.to_thread(lambda: b"".join(speaker.sentence(value, plan)))
             yield audio
         tail = delivery.plan("")
         if tail.before:
-            yield await asyncio.to_thread(lambda: b"".join(speaker.sentence("", type(tail)(tail.prosody, tail.before))))
+            yield await asyncio.to_thread(lambda: b"".join(speaker.sentence("", replace(tail, pause_s=0.0))))

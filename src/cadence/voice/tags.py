@@ -69,6 +69,9 @@ class Segment:
     tag: Tag | None = None
 
 
+MAX_OPEN_WORDS = 6  # a steering line is a few words; an unclosed bracket holding more was text
+
+
 class TagParser:
     """Splits streamed text into spoken words and tags; bounded (a pending bracket holds at
     most ``MAX_TAG_CHARS``). Call ``feed`` per chunk and ``end`` when the reply ends."""
@@ -120,8 +123,18 @@ class TagParser:
         return out
 
     def end(self) -> list[Segment]:
-        """The reply ended: a bracket left open is dropped (it was a tag being written)."""
-        self._pending = None
+        """The reply ended with a bracket still open. A short one was a tag being written: it
+        goes. One that starts with a known tag word is that tag and words after it; a long one
+        (more than ``MAX_OPEN_WORDS`` words) was text after a stray ``[``: its words are spoken."""
+        pending, self._pending = self._pending, None
+        words = (pending or "").split()
+        if not words:
+            return []
+        first = classify(words[0])
+        if first.kind not in ("steering", "unknown") and len(words) > 1:
+            return [Segment(tag=first), Segment(text=" " + " ".join(words[1:]))]
+        if len(words) > MAX_OPEN_WORDS:
+            return [Segment(text=" " + " ".join(words))]
         return []
 
     def reset(self) -> None:

@@ -138,9 +138,11 @@ class SettingsApplier:
         voice = self.defaults.catalog.resolve(name) if name else None
         entry = voice.entry if voice is not None else None
         settings: dict[str, Any] = {"speed": config.audio.output.speed * (entry.speed if entry is not None else 1.0)}
-        if entry is not None:
+        if entry is not None and entry.engine == "openai":
+            settings.update(voice=f"openai:{voice.name}", hosted=entry)
+        elif entry is not None:
             settings.update(voice=entry.voice, noise_scale=entry.noise_scale, noise_w_scale=entry.noise_w_scale,
-                            volume=entry.volume, speaker_id=entry.speaker)
+                            volume=entry.volume, speaker_id=entry.speaker, hosted=None)
         session = check_tts(config.providerData.get("tts"))
         response = check_tts(tts, "response")
         settings.update(
@@ -156,6 +158,14 @@ class SettingsApplier:
         """One response's voice and ``providerData.tts`` (``apply`` restores the session's)."""
         if self.roles.tts is not None and hasattr(self.roles.tts, "speed"):
             await self._queue(TTSUpdateSettingsFrame(delta=self._voice_settings(config, voice_name, tts)))
+
+    def check_delivery(self, tts: dict[str, Any] | None, where: str = "session") -> None:
+        """ProtocolError when ``providerData.tts`` asks a pipeline for delivery its TTS cannot
+        perform (no tts stage, or a plugin engine without Cadence's delivery)."""
+        if tts and not hasattr(self.roles.tts, "delivery"):
+            engine = "no tts stage" if self.roles.tts is None else f"its TTS ({type(self.roles.tts).__name__})"
+            raise ProtocolError("unsupported", f"providerData.tts needs the tts stage's steered voice; this"
+                                f" pipeline has {engine}", param=f"{where}.providerData.tts")
 
     def check_memory(self, config: SessionConfig) -> None:
         """ProtocolError when ``providerData.memory`` asks for memory a pipeline without a

@@ -56,6 +56,11 @@ class OutOfBandResponses:
             raise ProtocolError("unsupported", "a response outside the conversation or with its own input is made as"
                                 " text only (the voice belongs to the conversation's replies); set"
                                 " output_modalities to ['text']", param="response.output_modalities")
+        provider = options.get("providerData") if isinstance(options.get("providerData"), dict) else {}
+        for param, value in (("response.audio", options.get("audio")), ("response.providerData.tts", provider.get("tts"))):
+            if value:  # a voice for a reply that is never spoken: refused, not ignored
+                raise ProtocolError("unsupported", f"{param} does not apply: a response outside the conversation or"
+                                    " with its own input is text only", param=param)
         if len(self._running) >= MAX_RUNNING:
             raise ProtocolError("too_many_responses", f"{MAX_RUNNING} out-of-band responses are in progress already;"
                                 " wait for one to finish", param="response")

@@ -47,6 +47,7 @@ class ResponseEvents:
             check_voice(chosen.voice, self.settings.defaults.catalog,
                         transcription.language if transcription is not None else None, param="response.audio.output.voice")
             check_tts(chosen.tts, "response")
+            self.settings.check_delivery(chosen.tts, "response")
         self.responses.request(chosen)
         await self.settings.override(overrides, text_only=chosen.modalities == ["text"])
         if chosen.voice is not None or chosen.tts is not None:

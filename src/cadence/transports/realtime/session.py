@@ -179,6 +179,7 @@ class RealtimeSession(ItemEvents, ResponseEvents):
         self.settings.check_room(config, instructions=config.instructions, max_tokens=config.max_output_tokens,
                                  where="session")
         self.settings.check_memory(config)
+        self.settings.check_delivery(config.providerData.get("tts"))
         self.config = config
         await self._apply()
         self.emit({"type": "session.updated", "session": self.settings.wire(self.config)})

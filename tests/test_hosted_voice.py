@@ -1,0 +1,124 @@
+"""A voice of an OpenAI-compatible speech API, one YAML entry away (engine: openai).
+
+The "provider" is a second Cadence serving /v1/audio/speech with its Piper voice, so the
+whole path is real and offline: the catalog entry, the openai SDK call per sentence, the
+24 kHz PCM, delivery sent as instructions, in REST and in a realtime session.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import wave
+
+import aiohttp
+import numpy as np
+import pytest
+
+from cadence.config import load_config_text, validate
+from cadence.pipelines.builder import PipelineFactory
+from cadence.server import create_app
+from conftest import words
+from servers import serving
+from ws_reply import open_session, spoken_reply, update_session
+
+TEXT = "The harbour lamps are lit. Come and walk with me along the wall tonight."
+
+
+def _rms(pcm: bytes) -> float:
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float64)
+    loud = samples[np.abs(samples) > 300]
+    return float(np.sqrt(np.mean(loud ** 2))) if len(loud) else 0.0
+
+
+def _config(provider: str, stages: list | None = None, **sections: object) -> dict:
+    return {"voices": {"remote": {"engine": "openai", "voice": "alloy", "base_url": f"{provider}/v1",
+                                  "api_key": "k", "model": "tts-1", "speed": 1.0, "language": "en",
+                                  "description": "joe, over HTTP"}},
+            **sections, "pipeline": stages or [{"type": "tts"}]}
+
+
+CALLS: list[str] = []  # the paths the provider was asked for
+
+
+@pytest.fixture(scope="module")
+async def provider(store):
+    factory = PipelineFactory(validate(load_config_text("pipeline:\n  - type: tts\n")), store)
+    app = create_app(factory)
+
+    async def counting(scope, receive, send):
+        if scope["type"] == "http":
+            CALLS.append(scope["path"])
+        await app(scope, receive, send)
+
+    async with serving(counting) as url:
+        yield url
+
+
+async def test_a_hosted_voice_speaks_over_rest_and_takes_its_delivery_as_instructions(provider, store, transcribe):
+    factory = PipelineFactory(validate(load_config_text(json.dumps(_config(provider)))), store)
+    async with serving(create_app(factory)) as base, aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/tts/v1/voices") as reply:
+            listed = {v["voiceId"]: v for v in (await reply.json())["voices"]}
+        assert "openai" in listed["remote"]["tags"] and listed["remote"]["languages"] == ["en"]
+        rms = {}
+        for label, text in (("plain", TEXT), ("whisper", "[whispering] " + TEXT)):
+            body = {"text": text, "voiceId": "remote", "audioConfig": {"audioEncoding": "LINEAR16"}}
+            async with http.post(f"{base}/tts/v1/voice", json=body) as reply:
+                assert reply.status == 200, await reply.text()
+                clip = base64.b64decode((await reply.json())["audioContent"])
+            with wave.open(io.BytesIO(clip)) as wav:
+                assert wav.getframerate() == 24000  # the provider's rate, unresampled
+                pcm = wav.readframes(wav.getnframes())
+            rms[label] = _rms(pcm)
+            heard = set(words(transcribe(np.frombuffer(pcm, dtype=np.int16), 24000)))
+            assert heard & {"harbour", "harbor", "lamps", "walk", "wall", "tonight"}, heard
+            assert "whispering" not in heard
+        # The tag reached the provider as instructions ("whispering"), which it performed.
+        assert rms["whisper"] < 0.6 * rms["plain"], rms
+        body = {"text": TEXT, "voiceId": "remote", "temperature": 1.3}
+        async with http.post(f"{base}/tts/v1/voice", json=body) as reply:
+            assert reply.status == 400 and (await reply.json())["details"] == [{"field": "temperature"}]
+
+
+async def test_a_provider_that_fails_is_a_loud_500_not_an_empty_clip(store):
+    config = _config("http://127.0.0.1:9")  # nothing listens on the discard port
+    factory = PipelineFactory(validate(load_config_text(json.dumps(config))), store)
+    async with serving(create_app(factory)) as base, aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/v1/audio/speech", json={"model": "tts-1", "voice": "remote",
+                                                              "input": "Hello."}) as reply:
+            assert reply.status == 500, await reply.read()
+            assert "synthesis failed" in (await reply.json())["error"]["message"]
+        async with http.post(f"{base}/tts/v1/voice:stream", json={"text": "Hello.", "voiceId": "remote"}) as reply:
+            lines = [json.loads(line) for line in (await reply.read()).splitlines()]
+        assert "error" in lines[-1] and not any("result" in line for line in lines), lines
+
+
+def test_piper_settings_on_a_hosted_voice_are_a_config_error():
+    config = _config("http://127.0.0.1:1")
+    config["voices"]["remote"]["noise_scale"] = 0.5
+    with pytest.raises(Exception, match="noise_scale"):
+        validate(load_config_text(json.dumps(config)))
+
+
+async def test_a_session_speaks_with_the_hosted_voice(provider, store, transcribe):
+    import fake_backend
+
+    async with serving(fake_backend.app) as llm:
+        config = _config(provider, router={"providers": {"fake": {"kind": "openai", "base_url": f"{llm}/ok/v1"}}},
+                         stages=[{"type": "context"}, {"type": "llm", "model": "fake/m"}, {"type": "tts"}])
+        factory = PipelineFactory(validate(load_config_text(json.dumps(config))), store)
+        async with serving(create_app(factory)) as base:
+            async with open_session(base) as ws:
+                updated = await update_session(ws, {"audio": {"output": {"voice": "remote"}}})
+                assert updated["type"] == "session.updated", updated
+                assert updated["session"]["audio"]["output"]["voice"] == "remote"
+                before = CALLS.count("/v1/audio/speech")
+                audio, transcript, done = await spoken_reply(ws)
+                assert done["status"] == "completed", done
+                assert CALLS.count("/v1/audio/speech") > before  # spoken by the provider, not the local Piper
+    assert len(audio) / 2 / 24000 > 0.5
+    heard = set(words(transcribe(np.frombuffer(bytes(audio), dtype=np.int16), 24000)))
+    assert heard & set(words(transcript)), (heard, transcript)
+
