@@ -4,7 +4,9 @@ Served on loopback by the router tests. The first path segment picks the behavio
 ``/ok/v1``, ``/e500/v1``, ``/e429/v1``, ``/e400/v1``, ``/stall/v1`` (no first token for
 30 s), ``/slow/v1`` (the first token after 0.8 s), ``/slow2/v1`` (after 2 s), ``/drop/v1`` (streams part of a reply, then cuts the connection),
 ``/cut/v1`` (streams part of a reply, then ends the body cleanly: no finish_reason, no
-``[DONE]``, as a proxy closing would), ``/e429ra/v1`` (429 with ``Retry-After: 7``). Any other first
+``[DONE]``, as a proxy closing would), ``/e429ra/v1`` (429 with ``Retry-After: 7``), ``/tools/v1``
+(a scripted tool caller: ``tool_reply``), ``/tooldrop/v1`` (starts a tool call, then cuts the
+connection mid-arguments). Any other first
 segment behaves like ``ok`` and names itself in the reply (to tell replicas apart),
 unless a test has put that segment in ``failing``: then it answers HTTP 500.
 """
@@ -38,10 +40,48 @@ def _chunk(text: str | None, finish: str | None = None, usage: dict | None = Non
     return f"data: {json.dumps(body)}\n\n".encode()
 
 
+def tool_reply(body: dict) -> tuple[list[str], dict | None]:
+    """The scripted tool caller: with tools offered and no tool result yet, "Let me check." and a
+    call of the first tool, each required string argument the user's last capitalised word
+    ("weather in Paris?" → Paris); after a tool result, a sentence that quotes it."""
+    messages = body.get("messages") or []
+    last = messages[-1] if messages else {}
+    if last.get("role") == "tool":
+        return [f"The tool says: {last.get('content')}", "."], None
+    tools = [t["function"] for t in body.get("tools") or [] if t.get("type") == "function"]
+    if not tools or body.get("tool_choice") == "none":
+        return ["No", " tools", " today", "."], None
+    user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+    content = user.get("content")
+    text = content if isinstance(content, str) else " ".join(p.get("text", "") for p in content or [])
+    capitalised = [w.strip("?.!,'\"") for w in text.split() if w[:1].isupper()]
+    required = tools[0].get("parameters", {}).get("required", [])
+    arguments = {name: (capitalised[-1] if capitalised else "") for name in required}
+    return ["Let me check", "."], {"name": tools[0]["name"], "arguments": json.dumps(arguments)}
+
+
+def _tool_chunks(call: dict, cut: bool = False) -> list[bytes]:
+    """A call as OpenAI streams it: id and name first, the arguments in three pieces."""
+    args = call["arguments"]
+    pieces = [args[: len(args) // 3], args[len(args) // 3: 2 * len(args) // 3], args[2 * len(args) // 3:]]
+    first = {"index": 0, "id": "call_fake1", "type": "function", "function": {"name": call["name"], "arguments": ""}}
+    out = [_delta({"tool_calls": [first]})]
+    out += [_delta({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in pieces[: 1 if cut else 3]]
+    return out
+
+
+def _delta(delta: dict, finish: str | None = None) -> bytes:
+    body = {"id": "fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": "fake",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return f"data: {json.dumps(body)}\n\n".encode()
+
+
 @app.post("/{mode}/v1/chat/completions")
 async def chat(mode: str, request: Request):
     body = await request.json()
     calls.append({"mode": mode, **body})
+    if mode in ("tools", "tooldrop"):
+        return StreamingResponse(_tool_stream(mode, body), media_type="text/event-stream")
     if mode == "e500" or mode in failing:
         return JSONResponse({"error": {"message": "backend exploded"}}, status_code=500)
     if mode == "e429":
@@ -69,6 +109,22 @@ async def chat(mode: str, request: Request):
         yield b"data: [DONE]\n\n"
 
     return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+async def _tool_stream(mode: str, body: dict):
+    words, call = tool_reply(body)
+    for word in words:
+        yield _chunk(word)
+        await asyncio.sleep(0.01)
+    if call is not None:
+        for piece in _tool_chunks(call, cut=mode == "tooldrop"):
+            yield piece
+            await asyncio.sleep(0.01)
+        if mode == "tooldrop":
+            raise ConnectionResetError("the backend died mid-call")
+    yield _chunk(None, finish="tool_calls" if call else "stop")
+    yield _chunk(None, usage={"prompt_tokens": 30, "completion_tokens": 8, "total_tokens": 38})
+    yield b"data: [DONE]\n\n"
 
 
 # vLLM's V1 prefix-cache counters, in the shape vLLM documents (tokens; `_total` counters).

@@ -14,6 +14,7 @@ from openai.types.chat import ChatCompletionChunk
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cadence.router.router import Router, RouterError
+from cadence.router.tool_calls import ToolCallMerger
 from cadence.router.vllm import refresh_vllm_metrics
 
 
@@ -93,17 +94,23 @@ async def _sse(first: ChatCompletionChunk, rest: AsyncIterator[ChatCompletionChu
 
 async def _collect(first: ChatCompletionChunk, rest: AsyncIterator[ChatCompletionChunk]) -> dict[str, Any]:
     text, finish, usage, metadata, model = "", "stop", None, None, first.model
+    calls = ToolCallMerger()
     async for chunk in _chain(first, rest):
         for choice in chunk.choices:
             text += choice.delta.content or ""
+            calls.feed(choice.delta.tool_calls or [])
             finish = choice.finish_reason or finish
         if chunk.usage:
             usage = chunk.usage.model_dump(exclude_none=True)
         metadata = getattr(chunk, "metadata", None) or metadata
         model = chunk.model
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if found := calls.calls():
+        message = {"role": "assistant", "content": text or None,
+                   "tool_calls": [{k: v for k, v in c.wire(0).items() if k != "index"} for c in found]}
     return {
         "id": first.id, "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": usage, "metadata": metadata,
     }
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from openai import NotGiven, Omit
 from openai.types.chat import ChatCompletionChunk
-from openai.types.chat.chat_completion_chunk import ChoiceDelta
+from openai.types.chat.chat_completion_chunk import ChoiceDelta, ChoiceDeltaToolCall
 from openai.types.completion_usage import CompletionUsage
 
 from cadence.errors import CadenceError, ConfigError
@@ -35,9 +35,11 @@ from cadence.models import ModelStore, resolve_model
 from cadence.pipelines.schema import LlamaCppProvider, OpenAICompatibleProvider, RouterSection
 from cadence.router.backends.base import Backend, BackendError, ChatRequest, make_chunk
 from cadence.router.backends.llamacpp import LlamaCppBackend
+from cadence.router.continuation import Dedupe
 from cadence.router.backends.openai_compat import OpenAICompatibleBackend
 from cadence.router.hashing import HashRing
 from cadence.router.health import Health
+from cadence.router.tool_calls import ToolCallMerger
 from cadence.router.metrics import RouterMetrics
 
 MAX_RETRY_AFTER_S = 300.0  # a longer Retry-After (or cooldown_s, if longer) is cut to this
@@ -264,7 +266,13 @@ class Router:
                         self.health.succeeded(f"{provider_name}/{replica}")
                         self.metrics.attempts.labels(*labels, "ok").inc()
                         self.metrics.request_latency.observe(time.monotonic() - started)
-                        usage, finish_reason = payload
+                        usage, finish_reason, tool_calls = payload
+                        if tool_calls:
+                            role = None if delivered else "assistant"
+                            yield _chunk(completion_id, f"{provider_name}/{model_name}", ChoiceDelta(
+                                role=role, tool_calls=[ChoiceDeltaToolCall.model_validate(c.wire(i))
+                                                       for i, c in enumerate(tool_calls)]))
+                            finish_reason = "tool_calls"
                         final = _chunk(completion_id, f"{provider_name}/{model_name}", ChoiceDelta(), finish_reason)
                         yield final
                         yield _usage_chunk(completion_id, f"{provider_name}/{model_name}", usage, attempts + skipped)
@@ -314,7 +322,8 @@ class Router:
         """Yield ("text", str) pieces and one ("finish", (usage, reason)); raise BackendError."""
         deadline = t0 + self._section.ttft_timeout_s if ttft_timeout else None
         stream = backend.stream(model, request).__aiter__()
-        dedupe = _Dedupe(request.continuation)
+        dedupe = Dedupe(request.continuation)
+        calls = ToolCallMerger()  # held until the attempt finishes: a broken attempt leaves no half call
         first = True
         usage: CompletionUsage | None = None
         finish_reason: str | None = None
@@ -330,6 +339,11 @@ class Router:
                 if chunk.usage:
                     usage = chunk.usage
                 for choice in chunk.choices[:1]:
+                    if choice.delta and choice.delta.tool_calls:
+                        if first:  # a call being written is the reply's first token too
+                            first = False
+                            self.metrics.ttft.labels(*labels).observe(time.monotonic() - t0)
+                        calls.feed(choice.delta.tool_calls)
                     if choice.delta and choice.delta.content:
                         if first:
                             first = False
@@ -353,36 +367,7 @@ class Router:
             self.metrics.prompt_tokens.labels(*labels).inc(usage.prompt_tokens)
             self.metrics.cached_tokens.labels(*labels).inc(cached or 0)
             self.metrics.completion_tokens.labels(*labels).inc(usage.completion_tokens)
-        yield "finish", (usage, finish_reason)
-
-
-class _Dedupe:
-    """Drops a repeat of already-delivered text when a fallback model starts its reply over."""
-
-    def __init__(self, delivered: str):
-        self._delivered = delivered
-        self._pending = ""
-        self._decided = not delivered
-
-    def feed(self, text: str) -> str:
-        if self._decided:
-            return text
-        self._pending += text
-        if len(self._pending) < len(self._delivered) and self._delivered.startswith(self._pending):
-            return ""  # could still be a repeat: hold it
-        return self._decide()
-
-    def flush(self) -> str:
-        return "" if self._decided else self._decide()
-
-    def _decide(self) -> str:
-        self._decided = True
-        pending, self._pending = self._pending, ""
-        if pending.startswith(self._delivered):
-            return pending[len(self._delivered):]
-        if self._delivered.startswith(pending):
-            return ""
-        return pending
+        yield "finish", (usage, finish_reason, calls.calls())
 
 
 def _chunk(cid: str, model: str, delta: ChoiceDelta, finish: str | None = None) -> ChatCompletionChunk:

@@ -11,6 +11,7 @@ prompt tokens served from the cache can be reported (``cached_tokens``).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import threading
@@ -22,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from openai.types.chat import ChatCompletionChunk
-from openai.types.chat.chat_completion_chunk import ChoiceDelta
+from openai.types.chat.chat_completion_chunk import ChoiceDelta, ChoiceDeltaToolCall
 from openai.types.completion_usage import CompletionUsage, PromptTokensDetails
 
 from cadence.router.backends.base import ChatRequest, make_chunk
+from cadence.router.tool_calls import TextToolCalls, ToolCall, tool_names
 
 # Chat-template control tokens a small model sometimes prints as text; never spoken.
 _TEMPLATE_JUNK = re.compile(r"<\|[a-z_]+\|>|</?s>")
@@ -99,9 +101,11 @@ class LlamaCppBackend:
         # restored when its user returns (LRU, bounded in bytes).
         self._states = LlamaRAMCache(capacity_bytes=state_cache_mb << 20) if state_cache_mb else None
 
-    def render(self, messages: list[dict[str, Any]]) -> tuple[str, list[str]]:
-        """The prompt text and the stop strings the chat template defines."""
-        result = self._format(messages=messages)
+    def render(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+               ) -> tuple[str, list[str]]:
+        """The prompt text and the stop strings the chat template defines (its tools branch
+        renders ``tools``; earlier calls' arguments go in as objects, as templates expect)."""
+        result = self._format(messages=[_template_message(m) for m in messages], tools=tools or None)
         stop = result.stop if isinstance(result.stop, list) else [result.stop]
         return result.prompt, [s for s in stop if s]
 
@@ -151,12 +155,31 @@ class LlamaCppBackend:
         return min(n, len(tokens) - 1)
 
     async def stream(self, model: str, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
-        """Stream a chat completion as OpenAI ``ChatCompletionChunk`` objects, usage last."""
+        """Stream a chat completion as OpenAI ``ChatCompletionChunk`` objects, usage last.
+
+        A small model often repeats a call the conversation already has the result of,
+        instead of answering from it: such a reply is made again without tools."""
+        tools = offered_tools(request.params)
+        answered = _answered_calls(request.messages)
+        async for chunk in self._generate(request, tools):
+            calls = chunk.choices[0].delta.tool_calls if chunk.choices and chunk.choices[0].finish_reason else None
+            if calls and answered and all((c.function.name, _canonical(c.function.arguments)) in answered
+                                          for c in calls):
+                async for again in self._generate(request, []):
+                    if again.choices and again.choices[0].delta.role:
+                        continue  # the role was sent already
+                    yield again
+                return
+            yield chunk
+
+    async def _generate(self, request: ChatRequest, tools: list[dict[str, Any]]
+                        ) -> AsyncIterator[ChatCompletionChunk]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
         params = GenerationParams.from_request(request.params)
-        prompt, template_stop = self.render(request.messages)
+        prompt, template_stop = self.render(request.messages, tools)
+        calls = TextToolCalls(tool_names(tools)) if tools else None
         # A continuation resumes the assistant's reply exactly where the listener left it.
         prompt += request.continuation
 
@@ -218,7 +241,21 @@ class LlamaCppBackend:
                     continue
                 text, finish = item
                 text = _TEMPLATE_JUNK.sub("", text)
-                if text or finish:
+                found: list[ToolCall] = []
+                if calls is not None:
+                    holding = calls.holding
+                    text = calls.feed(text)
+                    if calls.holding and not holding:  # a call is being written: the first token, for the router
+                        yield chunk(ChoiceDelta(tool_calls=[ChoiceDeltaToolCall(index=0)]))
+                    if finish:
+                        tail, found = calls.finish()
+                        text += tail
+                if found:
+                    if text:
+                        yield chunk(ChoiceDelta(content=text))
+                    deltas = [ChoiceDeltaToolCall.model_validate(c.wire(i)) for i, c in enumerate(found)]
+                    yield chunk(ChoiceDelta(tool_calls=deltas), finish="tool_calls")
+                elif text or finish:
                     yield chunk(ChoiceDelta(content=text or None), finish=finish)
         finally:
             cancelled.set()
@@ -226,6 +263,48 @@ class LlamaCppBackend:
     def close(self) -> None:
         """Stop the worker thread once queued requests finish."""
         self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+def offered_tools(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tools a request lets the model call: none with ``tool_choice: none``, only the named
+    one with ``tool_choice: {type: function, function: {name}}``."""
+    tools = [t for t in params.get("tools") or [] if isinstance(t, dict) and t.get("type", "function") == "function"]
+    choice = params.get("tool_choice")
+    if choice == "none":
+        return []
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        return [t for t in tools if t.get("function", {}).get("name") == choice["function"].get("name")]
+    return tools
+
+
+def _canonical(arguments: str | None) -> str:
+    try:
+        return json.dumps(json.loads(arguments or "{}"), sort_keys=True)
+    except json.JSONDecodeError:
+        return arguments or ""
+
+
+def _answered_calls(messages: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(name, arguments) of the calls in ``messages`` that a tool message answers."""
+    answered_ids = {m.get("tool_call_id") for m in messages if m.get("role") == "tool"}
+    return {(c.get("function", {}).get("name"), _canonical(c.get("function", {}).get("arguments")))
+            for m in messages for c in m.get("tool_calls") or [] if c.get("id") in answered_ids}
+
+
+def _template_message(message: dict[str, Any]) -> dict[str, Any]:
+    calls = message.get("tool_calls")
+    if not calls:
+        return message
+    shaped = []
+    for call in calls:
+        function = dict(call.get("function") or {})
+        if isinstance(function.get("arguments"), str):
+            try:
+                function["arguments"] = json.loads(function["arguments"])
+            except json.JSONDecodeError:
+                pass  # left as the model wrote it
+        shaped.append({**call, "function": function, **function})  # some templates read call.name directly
+    return {**message, "tool_calls": shaped}
 
 
 def _prefix_len(a: Any, b: list[int]) -> int:
