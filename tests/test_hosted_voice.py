@@ -90,9 +90,12 @@ async def test_a_provider_that_fails_is_a_loud_500_not_an_empty_clip(store):
                                                               "input": "Hello."}) as reply:
             assert reply.status == 500, await reply.read()
             assert "synthesis failed" in (await reply.json())["error"]["message"]
-        async with http.post(f"{base}/tts/v1/voice:stream", json={"text": "Hello.", "voiceId": "remote"}) as reply:
-            lines = [json.loads(line) for line in (await reply.read()).splitlines()]
-        assert "error" in lines[-1] and not any("result" in line for line in lines), lines
+        for route in ("/tts/v1/voice", "/tts/v1/voice:stream"):  # streamed too: it fails before any audio
+            async with http.post(f"{base}{route}", json={"text": "Hello.", "voiceId": "remote"}) as reply:
+                assert reply.status == 500 and "synthesis failed" in (await reply.json())["message"], route
+        sse = {"model": "tts-1", "voice": "remote", "input": "Hello.", "stream_format": "sse"}
+        async with http.post(f"{base}/v1/audio/speech", json=sse) as reply:
+            assert reply.status == 500, await reply.read()
 
 
 def test_piper_settings_on_a_hosted_voice_are_a_config_error():

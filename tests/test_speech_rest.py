@@ -159,3 +159,17 @@ async def test_a_burst_past_the_queue_is_a_429_and_a_stream_holds_its_place_unti
         assert rest.count(b"audioContent") >= 2
         async with http.post(f"{url}/tts/v1/voice", json={"text": "Hi."}) as served:
             assert served.status == 200, await served.text()
+
+
+async def test_text_with_nothing_to_speak_is_a_400_not_an_empty_clip(base):
+    async with aiohttp.ClientSession() as http:
+        for text in ("[whispering]", "   ", "[say softly] ..."):
+            async with http.post(f"{base}/tts/v1/voice", json={"text": text}) as reply:
+                assert reply.status == 400 and (await reply.json())["details"] == [{"field": "text"}], text
+            async with http.post(f"{base}/v1/audio/speech", json={"model": "tts-1", "voice": "alloy",
+                                                                  "input": text}) as reply:
+                assert reply.status == 400 and (await reply.json())["error"]["param"] == "input", text
+        async with http.post(f"{base}/tts/v1/voice", json={"text": "[sigh]"}) as reply:  # a sigh is something
+            assert reply.status == 200 and len((await reply.json())["audioContent"]) > 1000
+        async with http.post(f"{base}/v1/audio/speech", json={"model": "tts-1", "voice": {}, "input": "Hi."}) as reply:
+            assert reply.status == 400 and (await reply.json())["error"]["param"] == "voice.id"

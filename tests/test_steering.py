@@ -49,38 +49,49 @@ def test_a_bracket_left_open_at_the_reply_end_keeps_real_words_and_drops_tag_wor
 
 
 @pytest.fixture(scope="module")
-def speaker(store):
-    from cadence.voice.piper_speech import PiperSpeaker
+def speak(store):
+    """The speech routes' own path (SpeechService.pcm) on the packaged voice: text → PCM at 22.05 kHz."""
+    import asyncio
 
-    return PiperSpeaker(store.piper_voice("en_US-joe-medium"))
+    from cadence.voice.catalog import VoiceCatalog
+    from cadence.voice.speech import SpeechRequest, SpeechService
+
+    service = SpeechService(VoiceCatalog("en_US-joe-medium"), store.piper_voice)
+
+    def run(text: str, mode: str | None = None) -> bytes:
+        async def collect() -> bytes:
+            return b"".join([p async for p in service.pcm(SpeechRequest(text, service.catalog.default, mode))])
+        return asyncio.run(collect())
+
+    return run
 
 
-def test_a_tagged_reply_is_spoken_without_any_tag_word(speaker, transcribe):
-    pcm = b"".join(speaker.speak_text(TAGGED, Delivery()))
-    heard = set(words(transcribe(np.frombuffer(pcm, dtype=np.int16), speaker.sample_rate)))
+def test_a_tagged_reply_is_spoken_without_any_tag_word(speak, transcribe):
+    heard = set(words(transcribe(np.frombuffer(speak(TAGGED), dtype=np.int16), 22050)))
     assert heard & {"missed", "closer", "long", "day", "smile"}, heard  # the words are there
     assert not heard & TAG_WORDS, heard & TAG_WORDS
 
 
-def test_whispering_is_quieter_than_the_same_words_unsteered(speaker):
-    plain = b"".join(speaker.speak_text("Come closer, I will tell you a secret.", Delivery(use_sentiment=False)))
-    whispered = b"".join(speaker.speak_text("[whispering] Come closer, I will tell you a secret.",
-                                            Delivery(use_sentiment=False)))
+def test_whispering_is_quieter_than_the_same_words_unsteered(speak):
+    plain = speak("Come closer, I will tell you a secret.")
+    whispered = speak("[whispering] Come closer, I will tell you a secret.")
     assert _rms(whispered) < 0.6 * _rms(plain), (_rms(whispered), _rms(plain))
 
 
-def test_delivery_mode_changes_the_audio_measurably(speaker):
-    text = "I am so sorry, that is terrible news. I wish I could help. It hurts to lose a friend. I miss her so much."
+def test_delivery_mode_changes_the_audio_measurably(speak):
+    # Sentences longer than the phrase cache keeps (48 characters), so each run is synthesized anew.
+    text = ("I am so terribly sorry, that is truly awful and heartbreaking news to hear. I really wish there was"
+            " some way I could help you today. It hurts so much to lose a dear friend after all those years"
+            " together. I miss her so much and I cry every single night now.")
 
     def seconds(mode: str) -> float:  # the sad lines are slowed (and paused) more the livelier the mode
-        return float(np.median([len(b"".join(speaker.speak_text(text, Delivery(mode)))) / 2 / speaker.sample_rate
-                                for _ in range(3)]))
+        return float(np.median([len(speak(text, mode)) / 2 / 22050 for _ in range(3)]))
 
     stable, creative = seconds("STABLE"), seconds("CREATIVE")
-    assert creative > 1.05 * stable, (stable, creative)
+    assert creative > 1.04 * stable, (stable, creative)  # measured: 1.07 (runs 1.06-1.09)
 
 
-def test_a_sad_sentence_is_read_slower_and_softer_than_a_glad_one_by_sentiment(speaker):
+def test_a_sad_sentence_is_read_slower_and_softer_than_a_glad_one_by_sentiment():
     delivery = Delivery()
     sad, glad = delivery.plan("I am so sorry, that is terrible news."), delivery.plan("That is wonderful, I love it!")
     assert sad.prosody.speed < 1.0 < glad.prosody.speed and sad.prosody.volume < glad.prosody.volume
@@ -104,13 +115,16 @@ async def test_a_realtime_reply_with_tags_speaks_and_shows_no_tag(store, transcr
         config = {"router": {"providers": {"fake": {"kind": "openai", "base_url": f"{url}/tags/v1"}}},
                   "pipeline": [{"type": "context"}, {"type": "llm", "model": "fake/m"}, {"type": "tts"}]}
         factory = PipelineFactory(validate(load_config_text(json.dumps(config))), store)
-        async with serving(create_app(factory)) as base:
+        app = create_app(factory)
+        async with serving(app) as base:
             async with open_session(base) as ws:
                 updated = await update_session(ws, {"providerData": {"tts": {"deliveryMode": "CREATIVE"}}})
                 assert updated["type"] == "session.updated" and "tts" not in updated["session"]["providerData"][
                     "unsupported"], updated
                 assert updated["session"]["providerData"]["tts"] == {"deliveryMode": "CREATIVE"}
                 audio, text, done = await spoken_reply(ws)
+                (session,) = app.state.realtime_sessions  # the mode reached the voice, not only the echo
+                assert session.pipeline.roles.tts.delivery.mode == "CREATIVE"
     assert "[" not in text and "]" not in text and not set(words(text)) & TAG_WORDS, text
     assert set(words(text)) >= {"missed", "closer", "long", "day", "smile"}, text
     spoken = done["output"][0]["content"][0]["transcript"]
@@ -153,3 +167,36 @@ async def test_delivery_asked_of_a_pipeline_without_the_steered_voice_is_refused
                 while (event := json.loads(await asyncio.wait_for(ws.recv(), 30)))["type"] != "response.done":
                     assert event["type"] != "error", event
                 assert event["response"]["status"] == "completed"
+
+
+async def test_a_plugin_tts_engine_gets_the_words_without_tags(store, monkeypatch):
+    """A TTS from the user's own code (a module:Class stage) is steered like the built-in one:
+    the tags never reach it, nor the transcript."""
+    import json
+    from pathlib import Path
+
+    import fake_backend
+    from cadence.config import load_config_text, validate
+    from cadence.pipelines.builder import PipelineFactory
+    from cadence.server import create_app
+    from servers import serving
+    from ws_reply import open_session, spoken_reply, update_session
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    from custom_stage import RecordingTTS
+
+    RecordingTTS.heard.clear()
+    async with serving(fake_backend.app) as url:
+        config = {"router": {"providers": {"fake": {"kind": "openai", "base_url": f"{url}/tags/v1"}}},
+                  "pipeline": [{"type": "context"}, {"type": "llm", "model": "fake/m"},
+                               {"type": "custom_stage:RecordingTTS"}]}
+        factory = PipelineFactory(validate(load_config_text(json.dumps(config))), store)
+        async with serving(create_app(factory)) as base:
+            async with open_session(base) as ws:
+                assert (await update_session(ws, {}))["type"] == "session.updated"
+                _, transcript, done = await spoken_reply(ws)
+    spoken = " ".join(RecordingTTS.heard)
+    assert set(words(spoken)) >= {"missed", "closer", "smile"}, spoken
+    assert "[" not in spoken and not set(words(spoken)) & TAG_WORDS, spoken
+    assert "[" not in transcript and not set(words(transcript)) & TAG_WORDS, transcript
+    assert done["status"] == "completed"

@@ -20,8 +20,9 @@ from cadence.pipelines.loader import LoadedConfig
 def default_registry() -> Registry:
     """Built-ins and every plugin installed under the ``cadence.processors`` entry points."""
     from cadence.processors import BUILTINS
+    from cadence.processors.steering import SteeringTags
 
-    return Registry(BUILTINS)
+    return Registry(BUILTINS, steering=SteeringTags)
 
 
 def validate(loaded: LoadedConfig) -> ValidatedConfig:

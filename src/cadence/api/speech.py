@@ -12,8 +12,10 @@ names the REST one (``voiceId``, ``modelId``).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -25,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from cadence import codecs
 from cadence.api.limits import AudioWorkQueue, QueueFull, Ticket
 from cadence.router.http import openai_error
-from cadence.voice.speech import SpeechError, SpeechRequest, SpeechService
+from cadence.voice.speech import SpeechError, SpeechRequest, SpeechService, speakable
 
 MAX_INWORLD_CHARS = 2000
 MAX_OPENAI_CHARS = 4096
@@ -67,7 +69,7 @@ class OpenAIBody(BaseModel):
     model: str
     input: str = Field(min_length=1)
     voice: str | dict[str, str]
-    instructions: str | None = Field(None, max_length=200)
+    instructions: str | None = Field(None, max_length=4096, description="a steering line (its first words steer)")
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: float = Field(1.0, ge=0.25, le=4.0)
     stream_format: Literal["audio", "sse"] = "audio"
@@ -116,6 +118,8 @@ def speech_routes(service: SpeechService | None, queue: AudioWorkQueue | None = 
         if len(body.text) > MAX_INWORLD_CHARS:
             return _inworld_error(400, f"text has {len(body.text)} characters; the limit is {MAX_INWORLD_CHARS}",
                                   "text")
+        if not speakable(body.text):
+            return _inworld_error(400, "text has nothing to speak once its tags are taken out", "text")
         if body.audioConfig.pitch != 0:
             return _inworld_error(400, "audioConfig.pitch is not supported by this server's voices (Piper);"
                                   " leave it 0", "audioConfig.pitch")
@@ -148,12 +152,17 @@ def speech_routes(service: SpeechService | None, queue: AudioWorkQueue | None = 
             return _inworld_error(500, f"the voice {speech.voice.name!r} failed to load: {exc}")
         fmt, out_rate = INWORLD_ENCODINGS[body.audioConfig.audioEncoding], body.audioConfig.sampleRateHertz
         if stream:
-            return StreamingResponse(_ndjson(service, speech, rate, fmt, out_rate, ticket),
-                                     media_type="application/x-ndjson", background=BackgroundTask(ticket.release))
+            try:
+                lines = await _started(_ndjson(service, speech, rate, fmt, out_rate, ticket))
+            except Exception as exc:
+                return _inworld_error(500, f"synthesis failed: {exc}")
+            return StreamingResponse(lines, media_type="application/x-ndjson", background=BackgroundTask(ticket.release))
         try:
             async with ticket:
                 pcm = b"".join([piece async for piece in service.pcm(speech)])
-            audio = codecs.encode(pcm, rate, fmt, out_rate=out_rate)
+                if not pcm:
+                    raise RuntimeError("the voice produced no audio")
+                audio = await asyncio.to_thread(codecs.encode, pcm, rate, fmt, out_rate=out_rate)
         except Exception as exc:
             logger.exception("speech synthesis failed")
             return _inworld_error(500, f"synthesis failed: {exc}")
@@ -182,7 +191,9 @@ def speech_routes(service: SpeechService | None, queue: AudioWorkQueue | None = 
     @api.post("/v1/audio/speech")
     async def openai_speech(request: Request) -> Response:
         if service is None:
-            return openai_error(501, "this config has no tts stage to speak with", code="tts_not_configured")
+            refusal = openai_error(501, "this config has no tts stage to speak with", code="tts_not_configured")
+            refusal.headers["x-should-retry"] = "false"  # every worker has the same config: no retry helps
+            return refusal
         try:
             raw = await request.json()
             body = OpenAIBody.model_validate(raw)
@@ -194,6 +205,11 @@ def speech_routes(service: SpeechService | None, queue: AudioWorkQueue | None = 
         if len(body.input) > MAX_OPENAI_CHARS:
             return openai_error(400, f"input has {len(body.input)} characters; the limit is {MAX_OPENAI_CHARS}",
                                 code="invalid_value", param="input")
+        if not speakable(body.input):
+            return openai_error(400, "input has nothing to speak once its tags are taken out", code="invalid_value",
+                                param="input")
+        if isinstance(body.voice, dict) and not isinstance(body.voice.get("id"), str):
+            return openai_error(400, "voice must be a name or {\"id\": name}", code="invalid_value", param="voice.id")
         name = body.voice.get("id") if isinstance(body.voice, dict) else body.voice
         try:
             voice = service.voice(name, "voice")
@@ -211,17 +227,12 @@ def speech_routes(service: SpeechService | None, queue: AudioWorkQueue | None = 
             return openai_error(500, f"the voice {voice.name!r} failed to load: {exc}", code="tts_failed")
         fmt = OPENAI_FORMATS[body.response_format]
         audio = _audio(service, speech, rate, fmt, ticket)
-        if body.stream_format == "sse":
-            return StreamingResponse(_sse(audio, speech), media_type="text/event-stream",
-                                     background=BackgroundTask(ticket.release))
-        try:  # the first piece before the status line, so a failing voice is a 500, not a cut-off 200
-            first = await anext(audio)
-        except StopAsyncIteration:
-            first = b""
+        sse = body.stream_format == "sse"
+        try:
+            started = await _started(_sse(audio, speech) if sse else audio)
         except Exception as exc:
-            logger.exception("speech synthesis failed")
             return openai_error(500, f"synthesis failed: {exc}", code="tts_failed")
-        return StreamingResponse(_prepend(first, audio), media_type=codecs.FORMATS[fmt][0],
+        return StreamingResponse(started, media_type="text/event-stream" if sse else codecs.FORMATS[fmt][0],
                                  background=BackgroundTask(ticket.release))
 
     return api
@@ -230,15 +241,39 @@ def speech_routes(service: SpeechService | None, queue: AudioWorkQueue | None = 
 OPENAI_RATE = 24000  # OpenAI's speech is 24 kHz (its pcm is documented so): clients assume it
 
 
+async def _started(body: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """``body`` with its first piece already made, so that a voice failing before any audio
+    (or making none) is a 500, not a 200 with nothing in it; after the status line a failure
+    is the body's last line or event (each generator below says it in its own shape)."""
+    try:
+        first = await anext(body)
+    except StopAsyncIteration:
+        raise RuntimeError("the voice produced no audio") from None
+    except Exception:
+        logger.exception("speech synthesis failed")
+        raise
+
+    async def chained():
+        yield first
+        async for piece in body:
+            yield piece
+
+    return chained()
+
+
 async def _ndjson(service: SpeechService, speech: SpeechRequest, rate: int, fmt: str, out_rate: int | None,
                   ticket: Ticket):
+    started = False
     try:
         async with ticket:
             async for pcm in service.pcm(speech):
-                audio = codecs.encode(pcm, rate, fmt, out_rate=out_rate)
+                audio = await asyncio.to_thread(codecs.encode, pcm, rate, fmt, out_rate=out_rate)
+                started = True
                 yield json.dumps({"result": {"audioContent": base64.b64encode(audio).decode()}}) + "\n"
-    except Exception as exc:  # the status line is gone: the failure is the last line
-        logger.exception("speech synthesis failed")
+    except Exception as exc:
+        if not started:
+            raise
+        logger.exception("speech synthesis failed")  # the status line is gone: the failure is the last line
         yield json.dumps({"error": {"code": 13, "message": f"synthesis failed: {exc}"}}) + "\n"
 
 
@@ -246,25 +281,22 @@ async def _audio(service: SpeechService, speech: SpeechRequest, rate: int, fmt: 
     async with ticket:
         encoder = codecs.StreamEncoder(fmt, rate, out_rate=OPENAI_RATE)
         async for pcm in service.pcm(speech):
-            if chunk := encoder.feed(pcm):
+            if chunk := await asyncio.to_thread(encoder.feed, pcm):
                 yield chunk
-        if tail := encoder.close():
+        if tail := await asyncio.to_thread(encoder.close):
             yield tail
 
 
-async def _prepend(first: bytes, rest):
-    if first:
-        yield first
-    async for chunk in rest:  # a failure after the status line can only cut the body short: logged
-        yield chunk
-
-
 async def _sse(audio, speech: SpeechRequest):
+    started = False
     try:
         async for chunk in audio:
+            started = True
             yield f"data: {json.dumps({'type': 'speech.audio.delta', 'audio': base64.b64encode(chunk).decode()})}\n\n"
-    except Exception as exc:  # the status line is gone: the failure is an error event
-        logger.exception("speech synthesis failed")
+    except Exception as exc:
+        if not started:
+            raise
+        logger.exception("speech synthesis failed")  # the status line is gone: the failure is an error event
         yield f"data: {json.dumps({'type': 'error', 'error': {'message': f'synthesis failed: {exc}'}})}\n\n"
         return
     usage = {"input_tokens": len(speech.text.split()), "output_tokens": 0, "total_tokens": len(speech.text.split())}

@@ -357,15 +357,18 @@ def transcription_routes(transcriber: WhisperTranscriber | None, queue: AudioWor
                                         " add `- type: stt` to the pipeline", code="stt_not_configured")
             refusal.headers["x-should-retry"] = "false"  # the openai SDK retries a 5xx unless told not to
             return refusal
-        try:
-            data, options, fmt, granularities, stream = await _parse(request, transcriber)
-            audio = await _decode(data)
-        except TranscriptionError as exc:
-            return exc.response()
-        try:
+        try:  # admitted first: decoding and a model's first load are the work the queue bounds too
             ticket = queue.admit()
         except QueueFull as exc:
             return openai_error(429, str(exc), code="server_busy", retry_after=1)
+        try:
+            data, options, fmt, granularities, stream = await _parse(request, transcriber)
+            audio = await _decode(data)
+        except BaseException as exc:
+            ticket.release()
+            if isinstance(exc, TranscriptionError):
+                return exc.response()
+            raise
         if stream:
             return StreamingResponse(_stream(transcriber, audio, options, ticket), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"}, background=BackgroundTask(ticket.release))

@@ -77,7 +77,7 @@ class PipelineFactory:
             try:
                 built = _as_stage(stage.spec.build(stage.params, context))
                 _record_service_roles(context.roles, built.processor)
-                stages.append(built)
+                stages.append(_steered(built, context.roles, self.config.steering))
             except ConfigError as exc:
                 raise ConfigError(f"{self.config.source}: pipeline[{stage.index}] ({stage.spec.name}): {exc}") from exc
         return stages
@@ -139,6 +139,16 @@ def _record_service_roles(roles: StageRoles, processor: FrameProcessor) -> None:
     for role, cls in (("stt", STTService), ("llm", LLMService), ("tts", TTSService)):
         if isinstance(processor, cls) and getattr(roles, role) is None:
             setattr(roles, role, processor)
+
+
+def _steered(stage: Stage, roles: StageRoles, steering: Any) -> Stage:
+    """A plugin's TTS service gets the steering stage the built-in one has (``steering``, handed
+    in with the registry): whatever the engine, tags leave the text before it speaks and
+    before the transcript is read."""
+    if steering is not None and stage.processor is roles.tts and roles.steering is None:
+        roles.steering = steering()
+        return Stage(stage.processor, head=[roles.steering, *stage.head], tail=stage.tail)
+    return stage
 
 
 def _as_stage(built: Any) -> Stage:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
@@ -66,8 +66,11 @@ def _plugin_entry_points() -> dict[str, Any]:
 class Registry:
     """Looks up processor types by the name a pipeline entry gives."""
 
-    def __init__(self, builtins: Iterable[ProcessorSpec]) -> None:
+    def __init__(self, builtins: Iterable[ProcessorSpec], steering: Callable[[], Any] | None = None) -> None:
+        """``steering`` makes the processor a plugin's TTS service gets before it (tags out of
+        the text), handed in with the built-ins as the built-in tts stage has its own."""
         self._builtins = {spec.name: spec for spec in builtins}
+        self.steering = steering
         self._loaded: dict[str, ProcessorSpec] = {}
 
     def names(self) -> list[str]:

@@ -40,6 +40,7 @@ class ValidatedConfig:
     source: str
     character: Any = None  # the parsed card of session.character (cadence.memory.cards.CharacterCard)
     base_dir: Path | None = None  # the config file's folder (relative paths in it start here)
+    steering: Any = None  # what goes before a plugin's TTS service (the registry's; see Registry)
 
     def has_stage(self, name: str) -> bool:
         """Whether the pipeline contains an entry of type ``name``."""
@@ -85,7 +86,7 @@ def validate(loaded: LoadedConfig, registry: Registry) -> ValidatedConfig:
         header = f"{loaded.path or 'config'}: {len(problems)} problem(s):"
         raise ConfigError("\n".join([header, *("  " + p for p in problems)]))
     assert config is not None
-    return ValidatedConfig(config=config, stages=stages, source=str(loaded.path or "<string>"),
+    return ValidatedConfig(config=config, stages=stages, source=str(loaded.path or "<string>"), steering=registry.steering,
                            base_dir=loaded.path.parent if loaded.path else None)
 
 

@@ -177,6 +177,11 @@ class SharedPiperTTSService(ReplyHoldMixin, PiperTTSService):
                                  use_sentiment=None if isinstance(sentiment, NotGiven) else sentiment)
         return changed
 
+    async def cleanup(self):
+        await super().cleanup()
+        for speaker in self._hosted.values():  # their HTTP connection pools
+            speaker.close()
+
     def _hosted_speaker(self, entry: Any) -> Any:
         from cadence.voice.hosted_speech import HostedSpeaker
 

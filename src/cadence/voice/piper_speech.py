@@ -11,17 +11,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-import re
-from dataclasses import astuple, dataclass, replace
+from dataclasses import astuple, dataclass
 from typing import Any
 
 from piper import PiperVoice, SynthesisConfig
 
 from cadence.voice import sounds
-from cadence.voice.delivery import Delivery, Prosody, SentencePlan
-from cadence.voice.tags import TagParser
-
-_SENTENCES = re.compile(r"(?<=[.!?])\s+")
+from cadence.voice.delivery import Prosody, SentencePlan
 
 SHORT_PHRASE_CHARS = 48  # phrases this short (fillers, backchannels) are kept once synthesized
 _PHRASES: OrderedDict[tuple, list[bytes]] = OrderedDict()  # process-wide, bounded (LRU)
@@ -104,22 +100,6 @@ class PiperSpeaker:
             yield from self.speak(text, plan.prosody)
         if plan.pause_s > 0:
             yield sounds.silence(plan.pause_s, self.sample_rate)
-
-    def speak_text(self, text: str, delivery: Delivery) -> Iterator[bytes]:
-        """A whole text with its tags performed (a REST request): sentence by sentence, each
-        under the delivery its tags and sentiment give it; no tag is spoken."""
-        delivery.begin_reply()
-        parser = TagParser()
-        for segment in parser.feed(text) + parser.end():
-            if segment.tag is not None:
-                delivery.apply(segment.tag)
-                continue
-            for sentence in _SENTENCES.split(segment.text):
-                if sentence.strip():
-                    yield from self.sentence(sentence.strip(), delivery.plan(sentence))
-        tail = delivery.plan("")  # non-verbals after the last words
-        if tail.before:
-            yield from self.sentence("", replace(tail, pause_s=0.0))
 
     def prerender(self, texts: list[str]) -> None:
         """Synthesize short ``texts`` into the phrase cache now."""

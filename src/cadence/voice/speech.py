@@ -62,6 +62,12 @@ def pieces(text: str) -> Iterator[tuple[str, Any]]:
             first = False
 
 
+def speakable(text: str) -> bool:
+    """Whether ``text`` has anything to say once its tags are taken out: a word, or a non-verbal."""
+    return any((kind == "text" and any(c.isalnum() for c in value)) or (kind == "tag" and value.kind == "nonverbal")
+               for kind, value in pieces(text))
+
+
 class SpeechService:
     """Speaks with the config's catalog voices (Piper or a hosted speech API), for the REST routes."""
 
