@@ -41,19 +41,19 @@ def _chunk(text: str | None, finish: str | None = None, usage: dict | None = Non
 
 
 def tool_reply(body: dict) -> tuple[list[str], dict | None]:
-    """The scripted tool caller: with tools offered and no tool result yet, "Let me check." and a
-    call of the first tool, each required string argument the user's last capitalised word
+    """The scripted tool caller: with tools offered, a question and no tool result yet, "Let me
+    check." and a call of the first tool, each required string argument the user's last capitalised word
     ("weather in Paris?" → Paris); after a tool result, a sentence that quotes it."""
     messages = body.get("messages") or []
     last = messages[-1] if messages else {}
     if last.get("role") == "tool":
         return [f"The tool says: {last.get('content')}", "."], None
     tools = [t["function"] for t in body.get("tools") or [] if t.get("type") == "function"]
-    if not tools or body.get("tool_choice") == "none":
-        return ["No", " tools", " today", "."], None
     user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
     content = user.get("content")
     text = content if isinstance(content, str) else " ".join(p.get("text", "") for p in content or [])
+    if not tools or body.get("tool_choice") == "none" or "?" not in text:  # only a question calls a tool
+        return ["No", " tools", " today", "."], None
     capitalised = [w.strip("?.!,'\"") for w in text.split() if w[:1].isupper()]
     required = tools[0].get("parameters", {}).get("required", [])
     arguments = {name: (capitalised[-1] if capitalised else "") for name in required}

@@ -72,6 +72,7 @@ class BuildContext:
     character: Any = None  # the config's character card (cadence.memory.cards.CharacterCard), if any
     memory: Any = None  # cadence.memory.service.MemoryService: the process's per-user memory
     named_user: str | None = None  # the user the client named (memory persists only for a named user)
+    tools: Any = None  # cadence.tools.server.ServerTools: the tools the server runs (the YAML's tools:)
 
     def has_stage(self, name: str) -> bool:
         """Whether the pipeline contains an entry of type ``name``."""

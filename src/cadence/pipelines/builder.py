@@ -33,6 +33,7 @@ class PipelineFactory:
 
     def __init__(self, config: ValidatedConfig, store: ModelStore | None = None):
         from cadence.memory.service import MemoryService
+        from cadence.tools.server import ServerTools
 
         self.config = config
         self.store = store or ModelStore()
@@ -44,6 +45,7 @@ class PipelineFactory:
             except ConfigError as exc:
                 raise ConfigError(f"{config.source}: memory.memory_model: {exc}") from exc
         self.memory = MemoryService(memory, self.router, config.base_dir)
+        self.tools = ServerTools(config.config.tools)
 
     def context(self, instructions: str | None = None, user_id: str | None = None) -> BuildContext:
         """A BuildContext with the session defaults, overridable per session."""
@@ -57,6 +59,7 @@ class PipelineFactory:
             memory=self.memory,
             stage_names=frozenset(stage.spec.name for stage in self.config.stages),
             character=self.config.character,
+            tools=self.tools,
         )
 
     def prepare(self) -> None:

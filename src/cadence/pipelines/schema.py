@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from cadence.stages import Spec
+from cadence.tools.spec import ToolSection
 from cadence.voice.catalog import VoiceEntry
 
 
@@ -251,6 +252,10 @@ class CadenceConfig(Spec):
         default_factory=dict, description="Named voices clients may ask for (audio.output.voice): name → an engine"
         " voice with its prosody. OpenAI's and Inworld's stock names alias onto these by gender, else onto the"
         " tts stage's voice."
+    )
+    tools: ToolSection = Field(
+        default_factory=dict, description="Tools the server runs for the model: name → {function: module:name} (a"
+        " Python callable) or {mcp: {command, args} | {url}} (every tool of an MCP server)."
     )
     pipeline: list[dict[str, Any]] = Field(
         description="Processor entries in frame order, each {type: NAME, ...params}."

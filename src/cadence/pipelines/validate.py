@@ -82,6 +82,7 @@ def validate(loaded: LoadedConfig, registry: Registry) -> ValidatedConfig:
     if config is not None:
         problems += _voice_problems(config, stages, loaded)
         problems += _alias_problems(config, loaded)
+        problems += _tool_problems(config, loaded)
     if problems:
         header = f"{loaded.path or 'config'}: {len(problems)} problem(s):"
         raise ConfigError("\n".join([header, *("  " + p for p in problems)]))
@@ -103,6 +104,20 @@ def _voice_problems(config: CadenceConfig, stages: list[StageConfig], loaded: Lo
                 Path(entry.voice).expanduser()).exists():
             problems.append(f"{loaded.locate(path)}: {format_key_path(path)}: {entry.voice!r} is neither a packaged"
                             " voice (en_US-joe-medium) nor an existing .onnx path")
+    return problems
+
+
+def _tool_problems(config: CadenceConfig, loaded: LoadedConfig) -> list[str]:
+    from cadence.tools.spec import PythonTool, resolve
+
+    problems = []
+    for name, entry in config.tools.items():
+        if isinstance(entry, PythonTool):
+            try:
+                resolve(entry.function)
+            except ValueError as exc:
+                path: KeyPath = ("tools", name, "function")
+                problems.append(f"{loaded.locate(path)}: {format_key_path(path)}: {exc}")
     return problems
 
 

@@ -42,6 +42,7 @@ class ContextParams(Spec):
 
 def build(params: ContextParams, context: BuildContext) -> Stage:
     """A context aggregator pair ; the persona lives in the llm stage."""
+    from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
     from pipecat.processors.aggregators.llm_context import LLMContext
     from pipecat.processors.aggregators.llm_response_universal import (
         LLMContextAggregatorPair,
@@ -64,7 +65,8 @@ def build(params: ContextParams, context: BuildContext) -> Stage:
             stop=[AggregatedTextSpeculation(timeout=params.transcript_wait_secs)],
         )
     # The system prompt is the llm stage's `system_instruction`, so it is always first.
-    llm_context = LLMContext()
+    schemas = context.tools.schemas() if context.tools is not None else []
+    llm_context = LLMContext(tools=ToolsSchema(standard_tools=schemas)) if schemas else LLMContext()
     pair = LLMContextAggregatorPair(
         llm_context,
         user_params=LLMUserAggregatorParams(

@@ -158,13 +158,16 @@ class LlamaCppBackend:
         """Stream a chat completion as OpenAI ``ChatCompletionChunk`` objects, usage last.
 
         A small model often repeats a call the conversation already has the result of,
-        instead of answering from it: such a reply is made again without tools."""
+        instead of answering from it, or calls a tool with words nobody said (a weather
+        lookup for "London" when the user only said they were tired): such a reply is made
+        again without tools."""
         tools = offered_tools(request.params)
         answered = _answered_calls(request.messages)
+        said = _user_words(request.messages)
         async for chunk in self._generate(request, tools):
             calls = chunk.choices[0].delta.tool_calls if chunk.choices and chunk.choices[0].finish_reason else None
-            if calls and answered and all((c.function.name, _canonical(c.function.arguments)) in answered
-                                          for c in calls):
+            if calls and all((c.function.name, _canonical(c.function.arguments)) in answered
+                             or not _grounded(c.function.arguments, said) for c in calls):
                 async for again in self._generate(request, []):
                     if again.choices and again.choices[0].delta.role:
                         continue  # the role was sent already
@@ -282,6 +285,30 @@ def _canonical(arguments: str | None) -> str:
         return json.dumps(json.loads(arguments or "{}"), sort_keys=True)
     except json.JSONDecodeError:
         return arguments or ""
+
+
+_WORD = re.compile(r"[^\W\d_]{3,}")
+
+
+def _user_words(messages: list[dict[str, Any]]) -> set[str]:
+    words: set[str] = set()
+    for message in messages:
+        if message.get("role") in ("user", "tool"):
+            content = message.get("content")
+            text = content if isinstance(content, str) else " ".join(
+                p.get("text", "") for p in content or [] if isinstance(p, dict))
+            words |= {w.lower() for w in _WORD.findall(text)}
+    return words
+
+
+def _grounded(arguments: str | None, said: set[str]) -> bool:
+    """Whether every string argument shares a word with what the user (or a tool) said."""
+    try:
+        values = json.loads(arguments or "{}")
+    except json.JSONDecodeError:
+        return True
+    strings = [v for v in values.values() if isinstance(v, str)] if isinstance(values, dict) else []
+    return all(not _WORD.findall(v) or {w.lower() for w in _WORD.findall(v)} & said for v in strings)
 
 
 def _answered_calls(messages: list[dict[str, Any]]) -> set[tuple[str, str]]:

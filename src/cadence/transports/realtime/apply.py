@@ -6,23 +6,29 @@ smart-turn and barge-in are set on the objects the turn stage recorded in its ro
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.frames.frames import (
     Frame,
     LLMConfigureOutputFrame,
+    LLMSetToolChoiceFrame,
+    LLMSetToolsFrame,
     LLMUpdateSettingsFrame,
     STTUpdateSettingsFrame,
     TTSUpdateSettingsFrame,
     VADParamsUpdateFrame,
 )
 from pipecat.services.settings import LLMSettings, STTSettings
+from pipecat.utils.types import NOT_GIVEN
 
 from cadence.errors import CadenceError
 from cadence.processors.reply_hold import ReplyHoldMixin
 from cadence.stages import StageRoles
+from cadence.tools.client import ClientTools, ToolError, chat_tool_choice
 from cadence.transports.realtime.protocol import ProtocolError
 from cadence.transports.realtime.provider_data import check_tts
 from cadence.transports.realtime.listening import stage_settings
@@ -35,8 +41,12 @@ class SettingsApplier:
     """Pushes a session's settings into its pipeline (at start and after every change)."""
 
     def __init__(self, roles: StageRoles, queue_frame: Callable[[Frame], Awaitable[None]],
-                 defaults: SessionDefaults, router: Any, yaml_card: Any = None):
+                 defaults: SessionDefaults, router: Any, yaml_card: Any = None, tools: ClientTools | None = None,
+                 server_tools: Any = None):
         self.roles = roles
+        self.tools = tools or ClientTools()
+        self.server_tools = server_tools  # cadence.tools.server.ServerTools: always offered beside the client's
+        self._tools_sent: str | None = None  # what the LLM was last told (tools and choice), to send changes only
         self._queue = queue_frame
         self.defaults = defaults
         self._router = router
@@ -114,6 +124,7 @@ class SettingsApplier:
                 model=config.model, system_instruction=config.instructions,
                 max_tokens=max_tokens if isinstance(max_tokens, int) else self.defaults.max_tokens)))
             await self._queue(LLMConfigureOutputFrame(skip_tts=config.text_only))
+            await self._send_tools(config.tools, config.tool_choice, "session")
         transcription = config.audio.input.transcription
         if roles.stt is not None and transcription is not None:
             await self._queue(STTUpdateSettingsFrame(delta=_stt_settings(roles.stt, transcription)))
@@ -194,8 +205,41 @@ class SettingsApplier:
                                               "state": self.roles.context_window.memory.state()}
         return data
 
-    async def override(self, overrides: dict[str, Any], text_only: bool) -> None:
-        """LLM settings and modality for one response only (``apply`` restores them)."""
+    def check_tools(self, tools: Any, tool_choice: Any, where: str) -> None:
+        """ProtocolError naming the field for a tool or tool_choice the model cannot be given."""
+        self._tool_frames(tools, tool_choice, where)
+
+    def _tool_frames(self, tools: Any, tool_choice: Any, where: str) -> tuple[str, list[Frame]]:
+        if not isinstance(tools, list):
+            raise ProtocolError("invalid_value", f"{where}.tools must be a list of function tools", param=f"{where}.tools")
+        server = self.server_tools.schemas() if self.server_tools is not None else []
+        try:
+            schemas = self.tools.schemas(tools, f"{where}.tools", reserved={s.name for s in server})
+            schemas = [*server, *schemas]
+            choice = chat_tool_choice(tool_choice, [s.name for s in schemas], f"{where}.tool_choice")
+        except ToolError as exc:
+            raise ProtocolError("invalid_value", str(exc), param=exc.param) from exc
+        if schemas and self.roles.llm is None:
+            raise ProtocolError("unsupported", "tools need an llm stage in the pipeline", param=f"{where}.tools")
+        signature = json.dumps([[s.to_default_dict() for s in schemas], choice], sort_keys=True, default=str)
+        frames: list[Frame] = [LLMSetToolsFrame(tools=ToolsSchema(standard_tools=schemas) if schemas else NOT_GIVEN)]
+        if schemas:
+            frames.append(LLMSetToolChoiceFrame(tool_choice=choice))
+        return signature, frames
+
+    async def _send_tools(self, tools: Any, tool_choice: Any, where: str) -> None:
+        signature, frames = self._tool_frames(tools, tool_choice, where)
+        if signature != self._tools_sent:
+            self._tools_sent = signature
+            for frame in frames:
+                await self._queue(frame)
+
+    async def override(self, overrides: dict[str, Any], text_only: bool, config: SessionConfig | None = None) -> None:
+        """LLM settings, tools and modality for one response only (``apply`` restores them)."""
+        overrides = dict(overrides)
+        if config is not None and ("tools" in overrides or "tool_choice" in overrides):
+            await self._send_tools(overrides.pop("tools", config.tools), overrides.pop("tool_choice", config.tool_choice),
+                                   "response")
         if overrides:
             await self._queue(LLMUpdateSettingsFrame(delta=LLMSettings(**overrides)))
         await self._queue(LLMConfigureOutputFrame(skip_tts=text_only))

@@ -130,8 +130,9 @@ class Conversation:
         """Map ``item_id`` to every context message of ``role`` that no item has claimed (what
         the aggregator added for it), then apply an edit made while it was awaited; returns
         how many messages it got."""
-        new = [m for m in self._context.get_messages()
-               if isinstance(m, dict) and m.get("role") == role and id(m) not in self._claimed]
+        new = [m for m in self._context.get_messages()  # a reply's function calls are items of their own
+               if isinstance(m, dict) and m.get("role") == role and not m.get("tool_calls")
+               and id(m) not in self._claimed]
         if new:
             self._claim(item_id, [*self._messages.get(item_id, []), *new])
         edit = self._awaiting.pop(item_id, _KEEP)
@@ -144,7 +145,25 @@ class Conversation:
     def context_messages(self) -> list[dict[str, Any]]:
         """The conversation as the LLM sees it now: its user and assistant messages, copied."""
         return [dict(m) for m in self._context.get_messages()
-                if isinstance(m, dict) and m.get("role") in ("user", "assistant")]
+                if isinstance(m, dict) and m.get("role") in ("user", "assistant") and not m.get("tool_calls")]
+
+    async def set_tool_result(self, call_id: str, output: str) -> None:
+        """Make the context's result of the call ``call_id`` say ``output`` (a call no longer
+        waiting, e.g. cancelled by a barge-in); appended after the call when it has none."""
+        def transform(messages: list[Any]) -> list[Any]:
+            out, placed = [], False
+            for m in messages:
+                if isinstance(m, dict) and m.get("role") == "tool" and m.get("tool_call_id") == call_id:
+                    m, placed = {**m, "content": output}, True
+                out.append(m)
+                calls = m.get("tool_calls") if isinstance(m, dict) else None
+                if calls and any(c.get("id") == call_id for c in calls) and not any(
+                        isinstance(n, dict) and n.get("tool_call_id") == call_id for n in messages):
+                    out.append({"role": "tool", "tool_call_id": call_id, "content": output})
+                    placed = True
+            return out if placed else messages
+
+        await self._queue(LLMMessagesTransformFrame(transform=transform))
 
     def messages_of(self, item_id: str) -> list[dict[str, Any]]:
         return list(self._messages.get(item_id, []))

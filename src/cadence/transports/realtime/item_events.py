@@ -37,8 +37,10 @@ class ItemEvents:
 
     async def _on_conversation_item_create(self, event, data) -> None:
         item = data["item"]
-        if item.get("type", "message") != "message":
-            raise ProtocolError("unsupported", f"item type {item.get('type')!r} is not supported yet", param="item.type")
+        kind = item.get("type", "message")
+        if kind not in ("message", "function_call_output"):
+            raise ProtocolError("unsupported", f"item type {kind!r} cannot be created here: messages and"
+                                " function_call_output items can (function calls are the model's)", param="item.type")
         after = data.get("previous_item_id")
         if after == "root" and self.conversation.last_id() is None:
             after = None  # the first item: "root" is where it goes (LiveKit's plugin says so)
@@ -52,6 +54,9 @@ class ItemEvents:
         if item.get("id") and item["id"] in self.conversation.items:
             raise ProtocolError("invalid_value", f"an item {item['id']!r} already exists; give a new id or none",
                                 param="item.id")
+        if kind == "function_call_output":
+            await self._on_function_call_output(item)  # type: ignore[attr-defined]  # (ToolEvents)
+            return
         text = " ".join(part.get("text") or part.get("transcript") or "" for part in item.get("content") or []).strip()
         item = {**item, "id": item.get("id") or new_id("item"), "object": "realtime.item", "status": "completed"}
         previous = self.conversation.add(item)

@@ -12,6 +12,9 @@ from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     ErrorFrame,
+    FunctionCallCancelFrame,
+    FunctionCallResultFrame,
+    FunctionCallsStartedFrame,
     InterruptionFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
@@ -46,6 +49,8 @@ class PipelineHooks(Protocol):
     def on_service_error(self, role: str, message: str) -> None: ...
     def on_interruption(self) -> None: ...
     def on_turn_resumed(self) -> None: ...
+    def on_function_calls(self, calls: list[Any]) -> None: ...
+    def on_function_result(self, call_id: str, name: str, result: Any) -> None: ...
 
 
 class SessionEvents(BaseObserver):
@@ -91,6 +96,12 @@ class SessionEvents(BaseObserver):
         elif source is roles.llm:
             if isinstance(frame, LLMFullResponseStartFrame):
                 hooks.on_response_started()
+            elif isinstance(frame, FunctionCallsStartedFrame):
+                hooks.on_function_calls(list(frame.function_calls))
+            elif isinstance(frame, FunctionCallResultFrame) and (frame.properties is None or frame.properties.is_final):
+                hooks.on_function_result(frame.tool_call_id, frame.function_name, frame.result)
+            elif isinstance(frame, FunctionCallCancelFrame):  # a server tool cut short by a barge-in
+                hooks.on_function_result(frame.tool_call_id, frame.function_name, "CANCELLED")
             elif isinstance(frame, MetricsFrame):
                 for item in frame.data:
                     if isinstance(item, LLMUsageMetricsData):

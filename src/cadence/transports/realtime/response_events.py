@@ -42,6 +42,9 @@ class ResponseEvents:
             self.settings.check_room(self.config, instructions=overrides.get("system_instruction",
                                                                              self.config.instructions),
                                      max_tokens=overrides.get("max_tokens"), where="response")
+        if "tools" in overrides or "tool_choice" in overrides:
+            self.settings.check_tools(overrides.get("tools", self.config.tools),
+                                      overrides.get("tool_choice", self.config.tool_choice), "response")
         if chosen.voice is not None or chosen.tts is not None:
             transcription = self.config.audio.input.transcription
             check_voice(chosen.voice, self.settings.defaults.catalog,
@@ -49,7 +52,7 @@ class ResponseEvents:
             check_tts(chosen.tts, "response")
             self.settings.check_delivery(chosen.tts, "response")
         self.responses.request(chosen)
-        await self.settings.override(overrides, text_only=chosen.modalities == ["text"])
+        await self.settings.override(overrides, text_only=chosen.modalities == ["text"], config=self.config)
         if chosen.voice is not None or chosen.tts is not None:
             await self.settings.override_voice(self.config, chosen.voice, chosen.tts)
         self.gate.allow_one()

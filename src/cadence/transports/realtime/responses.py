@@ -1,7 +1,7 @@
 """Assistant responses on the wire: their output items, their deltas, and which one is current.
 
-A ``Response`` holds a list of output items (a spoken or written message today; function
-calls will be items of their own), each with its ``output_index``. ``ResponseTracker``
+A ``Response`` holds a list of output items (a spoken or written message; function calls,
+``tool_events.FunctionCallOutput``), each with its ``output_index``. ``ResponseTracker``
 knows the response in progress, the options ``response.create`` set for the next one,
 and pairs the context aggregator's (lagging) assistant turns with the responses they
 belong to.
@@ -121,6 +121,9 @@ class ResponseOptions:
             overrides["system_instruction"] = options["instructions"]
         if isinstance(options.get("max_output_tokens"), int):
             overrides["max_tokens"] = options["max_output_tokens"]
+        for key in ("tools", "tool_choice"):  # checked by the settings applier, sent for this response only
+            if options.get(key) is not None:
+                overrides[key] = options[key]
         metadata = options.get("metadata")
         _check_metadata(metadata)
         audio, provider_data = options.get("audio") or {}, options.get("providerData") or {}
@@ -161,7 +164,7 @@ class Response:
         self.options = options
         self.modalities = options.modalities
         self.text_only = options.modalities == ["text"]
-        self.output: list[MessageOutput] = []
+        self.output: list[Any] = []  # MessageOutput and FunctionCallOutput items, in order
         self.done = False
         self.status = "in_progress"
         self.usage: Any = None
@@ -172,7 +175,7 @@ class Response:
     @property
     def message(self) -> MessageOutput | None:
         """The message item the reply's text and audio go to (the last one opened)."""
-        return self.output[-1] if self.output else None
+        return next((o for o in reversed(self.output) if isinstance(o, MessageOutput)), None)
 
     def add_message(self, item_id: str) -> MessageOutput:
         output = MessageOutput(self, item_id, len(self.output))

@@ -23,6 +23,7 @@ from cadence.transports.realtime.apply import SettingsApplier
 from cadence.transports.realtime.conversation import Conversation
 from cadence.transports.realtime.idle import IdleTimer
 from cadence.transports.realtime.input_audio import InputAudio
+from cadence.tools.client import ClientTools
 from cadence.transports.realtime.item_events import ItemEvents
 from cadence.transports.realtime.latency import LatencyReporter
 from cadence.transports.realtime.listening import backchannel_event
@@ -34,12 +35,13 @@ from cadence.transports.realtime.protocol import ProtocolError, decode_message, 
 from cadence.transports.realtime.response_events import ResponseEvents
 from cadence.transports.realtime.responses import Response, ResponseTracker
 from cadence.transports.realtime.session_config import SessionConfig, SessionDefaults
+from cadence.transports.realtime.tool_events import ToolEvents
 from cadence.transports.realtime.transport import Media, RealtimeInputTransport, RealtimeOutputTransport, ResponseGate
 from cadence.transports.realtime.user_turns import UserTurns
 from cadence.transports.realtime.wire_audio import WIRE_RATE, WireAudio
 
 
-class RealtimeSession(ItemEvents, ResponseEvents):
+class RealtimeSession(ItemEvents, ResponseEvents, ToolEvents):
     """Protocol state and one pipeline for one connected client."""
 
     def __init__(self, factory: PipelineFactory, send: Callable[[dict[str, Any]], Awaitable[None]], *,
@@ -66,7 +68,9 @@ class RealtimeSession(ItemEvents, ResponseEvents):
         self.conversation = Conversation(roles.llm_context, queue)
         self.responses = ResponseTracker(self.config.output_modalities)
         self.input = InputAudio(transport.audio_in_sample_rate, self._feed, roles.stt, self.responses.replying_since)
-        self.settings = SettingsApplier(roles, queue, self.defaults, factory.router, factory.config.character)
+        self.tools = ClientTools()
+        self.settings = SettingsApplier(roles, queue, self.defaults, factory.router, factory.config.character,
+                                        self.tools, factory.tools)
         self.out_of_band = OutOfBandResponses(factory.router, self.emit, self.conversation, user_id)
         self.user_turns = UserTurns(self.conversation, self.emit, lambda: self.heard_ms)
         self._idle = IdleTimer(self._on_idle)
@@ -179,6 +183,7 @@ class RealtimeSession(ItemEvents, ResponseEvents):
         self.settings.check_room(config, instructions=config.instructions, max_tokens=config.max_output_tokens,
                                  where="session")
         self.settings.check_memory(config)
+        self.settings.check_tools(config.tools, config.tool_choice, "session")
         self.settings.check_delivery(config.providerData.get("tts"))
         self.config = config
         await self._apply()
