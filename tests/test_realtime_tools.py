@@ -7,6 +7,10 @@ test_router_tools.py and with openai-agents below."""
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +22,7 @@ import fake_backend
 from cadence.config import load_config_text, validate
 from cadence.pipelines.builder import PipelineFactory
 from cadence.server import create_app
-from servers import serving
+from servers import closed_port, serving
 from test_clients_in_the_wild import AgentEvents
 from test_realtime import collect
 
@@ -253,3 +257,72 @@ def test_a_tool_function_that_does_not_import_is_a_config_error_with_its_line():
     text = "tools:\n  weather:\n    function: no_such_module:get_weather\npipeline:\n  - type: vad\n"
     with pytest.raises(ConfigError, match=r"3:\d+: tools\.weather\.function: cannot import module 'no_such_module'"):
         validate(load_config_text(text))
+
+
+async def _serve_mcp(store, mcp: dict):
+    async with serving(fake_backend.app) as fake:
+        config = {"router": {"providers": {"fake": {"kind": "openai", "base_url": f"{fake}/tools/v1"}}},
+                  "tools": {"forecast": {"mcp": mcp, "tools": ["get_forecast"]}},
+                  "pipeline": [{"type": "context"}, {"type": "llm", "model": "fake/m"}]}
+        factory = PipelineFactory(validate(load_config_text(json.dumps(config))), store)
+        async with serving(create_app(factory)) as base:
+            yield base.replace("http://", "ws://")
+
+
+MCP_SERVER = str(Path(__file__).parent / "mcp_weather_server.py")
+
+
+@pytest.fixture(scope="module")
+async def stdio_mcp_url(store):
+    async for url in _serve_mcp(store, {"command": sys.executable, "args": [MCP_SERVER]}):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def http_mcp_server():
+    port = closed_port()
+    proc = subprocess.Popen([sys.executable, MCP_SERVER, "http", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until it listens
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/mcp"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+async def http_mcp_url(store, http_mcp_server):
+    async for url in _serve_mcp(store, {"url": http_mcp_server}):
+        yield url
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_an_mcp_tool_is_called_and_its_result_reaches_the_reply(transport, stdio_mcp_url, http_mcp_url):
+    url = stdio_mcp_url if transport == "stdio" else http_mcp_url
+    events = await _server_tool_turn(url)
+    first = of(events, "response.done")[0].response
+    assert first.output[-1].type == "function_call" and first.output[-1].name == "get_forecast"
+    outputs = [e.item.output for e in of(events, "conversation.item.done") if e.item.type == "function_call_output"]
+    assert outputs == ["rain and 9 degrees in Lisbon (from MCP)"], outputs
+    assert "rain and 9 degrees" in of(events, "response.done")[-1].response.output[0].content[0].text
+    offered = [t["function"]["name"] for t in fake_backend.calls[-2]["tools"]]
+    assert offered == ["get_forecast"]  # only the listed tool of the server
+
+
+@pytest.fixture(scope="module")
+async def unreachable_mcp_url(store):
+    async for url in _serve_mcp(store, {"url": f"http://127.0.0.1:{closed_port()}/mcp"}):
+        yield url
+
+
+async def test_an_unreachable_mcp_server_is_an_error_naming_it_and_the_session_goes_on(unreachable_mcp_url):
+    async with client(unreachable_mcp_url).realtime.connect(model="fake/m") as conn:
+        await collect(conn, "session.created")
+        error = (await collect(conn, "error"))[-1].error
+        assert error.param == "tools.forecast" and "unavailable" in error.message
+        events = await ask(conn, "Hello")
+        assert of(events, "response.done")[0].response.status == "completed"

@@ -46,6 +46,7 @@ class SettingsApplier:
         self.roles = roles
         self.tools = tools or ClientTools()
         self.server_tools = server_tools  # cadence.tools.server.ServerTools: always offered beside the client's
+        self.mcp: Any = None  # cadence.tools.mcp.SessionMCP: this session's MCP connections, once connected
         self._tools_sent: str | None = None  # what the LLM was last told (tools and choice), to send changes only
         self._queue = queue_frame
         self.defaults = defaults
@@ -205,6 +206,24 @@ class SettingsApplier:
                                               "state": self.roles.context_window.memory.state()}
         return data
 
+    async def connect_tools(self) -> list[dict[str, Any]]:
+        """Open this session's MCP connections (the YAML's ``mcp:`` tools); an ``error`` event
+        for each server that could not be reached (the session goes on without its tools)."""
+        if self.server_tools is None or not self.server_tools.mcp:
+            return []
+        from cadence.tools.mcp import SessionMCP
+
+        self.mcp = SessionMCP(self.server_tools.mcp)
+        failures = await self.mcp.connect()
+        return [{"type": "error", "error": {"type": "server_error", "code": "tool_unavailable", "param": f"tools.{name}",
+                                            "message": f"the MCP server of tools.{name} is unavailable: {why}"}}
+                for name, why in failures]
+
+    async def close_tools(self) -> None:
+        """Close this session's MCP connections."""
+        if self.mcp is not None:
+            await self.mcp.close()
+
     def check_tools(self, tools: Any, tool_choice: Any, where: str) -> None:
         """ProtocolError naming the field for a tool or tool_choice the model cannot be given."""
         self._tool_frames(tools, tool_choice, where)
@@ -213,6 +232,7 @@ class SettingsApplier:
         if not isinstance(tools, list):
             raise ProtocolError("invalid_value", f"{where}.tools must be a list of function tools", param=f"{where}.tools")
         server = self.server_tools.schemas() if self.server_tools is not None else []
+        server += self.mcp.schemas if self.mcp is not None else []
         try:
             schemas = self.tools.schemas(tools, f"{where}.tools", reserved={s.name for s in server})
             schemas = [*server, *schemas]

@@ -99,8 +99,11 @@ class RealtimeSession(ItemEvents, ResponseEvents, ToolEvents):
         await runner.add_workers(self.pipeline.task)
         self._runner_task = asyncio.create_task(runner.run())
         await asyncio.wait_for(started.wait(), timeout=30)  # audio may only flow once it has started
+        unreachable = await self.settings.connect_tools()
         await self._apply()
         self.emit({"type": "session.created", "session": self.settings.wire(self.config)})
+        for event in unreachable:
+            self.emit(event)
         self.emit({"type": "conversation.created", "conversation": {"id": new_id("conv"), "object": "realtime.conversation"}})
         restored: list[dict[str, Any]] = []
         if (window := self.pipeline.roles.context_window) is not None:  # a resumed session's turns come first
@@ -115,6 +118,7 @@ class RealtimeSession(ItemEvents, ResponseEvents, ToolEvents):
         self._idle.cancel()
         await self.input.close()
         await self.out_of_band.close()
+        await self.settings.close_tools()
         await self.pipeline.task.queue_frame(CancelFrame())
         if self._runner_task:
             await asyncio.gather(self._runner_task, return_exceptions=True)
