@@ -6,7 +6,7 @@ backend, its chat template's tools branch and the lenient reader of text calls).
     python benchmarks/tool_calls.py --models qwen2.5-coder-0.5b-instruct --runs 2
 
 Prints one JSON line per model: the share of prompts with the right tool, with the right
-arguments too, of calls whose arguments were valid JSON, of no-tool prompts answered without
+arguments too, of calls written that could be read as JSON (the reader logs the others), of no-tool prompts answered without
 a call, and the median seconds per prompt. Temperature 0: one run is what the model does.
 """
 
@@ -90,7 +90,15 @@ async def _ask(backend: LlamaCppBackend, prompt: str) -> tuple[list[tuple[str, s
 
 
 async def measure(model: str, runs: int) -> dict:
+    from loguru import logger
+
+    unreadable = []  # calls the reader dropped because they could not be parsed (it logs each)
+    sink = logger.add(lambda m: unreadable.append(m) if "could not be read" in m else None, level="WARNING")
     backend = LlamaCppBackend(resolve_model(model, what="model"), model_name=model, n_ctx=2048)
+    if not backend.takes_tools:
+        backend.close()
+        logger.remove(sink)
+        return {"model": model, "takes_tools": False, "note": "its chat template has no tools branch: refused (400)"}
     right_tool = right_args = valid = calls_made = quiet = 0
     seconds = []
     tool_cases = [c for c in CASES if c[1]]
@@ -116,6 +124,8 @@ async def measure(model: str, runs: int) -> dict:
                 except ValueError:
                     pass
     backend.close()
+    logger.remove(sink)
+    calls_made += len(unreadable)  # written but unreadable: invalid JSON
     n_tool, n_quiet = len(tool_cases) * runs, (len(CASES) - len(tool_cases)) * runs
     return {"model": model, "prompts": len(CASES) * runs, "right_tool": round(right_tool / n_tool, 2),
             "right_arguments": round(right_args / n_tool, 2),

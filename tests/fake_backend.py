@@ -5,7 +5,7 @@ Served on loopback by the router tests. The first path segment picks the behavio
 30 s), ``/slow/v1`` (the first token after 0.8 s), ``/slow2/v1`` (after 2 s), ``/drop/v1`` (streams part of a reply, then cuts the connection),
 ``/cut/v1`` (streams part of a reply, then ends the body cleanly: no finish_reason, no
 ``[DONE]``, as a proxy closing would), ``/e429ra/v1`` (429 with ``Retry-After: 7``), ``/tools/v1``
-(a scripted tool caller: ``tool_reply``), ``/tooldrop/v1`` (starts a tool call, then cuts the
+(a scripted tool caller: ``tool_reply``), ``/tools2/v1`` (the same, a call per city asked about), ``/tooldrop/v1`` (starts a tool call, then cuts the
 connection mid-arguments). Any other first
 segment behaves like ``ok`` and names itself in the reply (to tell replicas apart),
 unless a test has put that segment in ``failing``: then it answers HTTP 500.
@@ -40,33 +40,36 @@ def _chunk(text: str | None, finish: str | None = None, usage: dict | None = Non
     return f"data: {json.dumps(body)}\n\n".encode()
 
 
-def tool_reply(body: dict) -> tuple[list[str], dict | None]:
+def tool_reply(body: dict, many: bool = False) -> tuple[list[str], list[dict]]:
     """The scripted tool caller: with tools offered, a question and no tool result yet, "Let me
     check." and a call of the first tool, each required string argument the user's last capitalised word
-    ("weather in Paris?" → Paris); after a tool result, a sentence that quotes it."""
+    ("weather in Paris?" → Paris; ``many``: one call per capitalised word after the first); after
+    a tool result, a sentence that quotes it."""
     messages = body.get("messages") or []
     last = messages[-1] if messages else {}
     if last.get("role") == "tool":
-        return [f"The tool says: {last.get('content')}", "."], None
+        return [f"The tool says: {last.get('content')}", "."], []
     tools = [t["function"] for t in body.get("tools") or [] if t.get("type") == "function"]
     user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
     content = user.get("content")
     text = content if isinstance(content, str) else " ".join(p.get("text", "") for p in content or [])
     if not tools or body.get("tool_choice") == "none" or "?" not in text:  # only a question calls a tool
-        return ["No", " tools", " today", "."], None
+        return ["No", " tools", " today", "."], []
     capitalised = [w.strip("?.!,'\"") for w in text.split() if w[:1].isupper()]
     required = tools[0].get("parameters", {}).get("required", [])
-    arguments = {name: (capitalised[-1] if capitalised else "") for name in required}
-    return ["Let me check", "."], {"name": tools[0]["name"], "arguments": json.dumps(arguments)}
+    words = capitalised[1:] if many and len(capitalised) > 2 else capitalised[-1:] or [""]
+    return ["Let me check", "."], [{"name": tools[0]["name"], "arguments": json.dumps({n: w for n in required})}
+                                   for w in words]
 
 
-def _tool_chunks(call: dict, cut: bool = False) -> list[bytes]:
+def _tool_chunks(call: dict, index: int = 0, cut: bool = False) -> list[bytes]:
     """A call as OpenAI streams it: id and name first, the arguments in three pieces."""
     args = call["arguments"]
     pieces = [args[: len(args) // 3], args[len(args) // 3: 2 * len(args) // 3], args[2 * len(args) // 3:]]
-    first = {"index": 0, "id": "call_fake1", "type": "function", "function": {"name": call["name"], "arguments": ""}}
+    first = {"index": index, "id": f"call_fake{index + 1}", "type": "function",
+             "function": {"name": call["name"], "arguments": ""}}
     out = [_delta({"tool_calls": [first]})]
-    out += [_delta({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in pieces[: 1 if cut else 3]]
+    out += [_delta({"tool_calls": [{"index": index, "function": {"arguments": p}}]}) for p in pieces[: 1 if cut else 3]]
     return out
 
 
@@ -80,7 +83,7 @@ def _delta(delta: dict, finish: str | None = None) -> bytes:
 async def chat(mode: str, request: Request):
     body = await request.json()
     calls.append({"mode": mode, **body})
-    if mode in ("tools", "tooldrop"):
+    if mode in ("tools", "tools2", "tooldrop"):
         return StreamingResponse(_tool_stream(mode, body), media_type="text/event-stream")
     if mode == "e500" or mode in failing:
         return JSONResponse({"error": {"message": "backend exploded"}}, status_code=500)
@@ -112,17 +115,17 @@ async def chat(mode: str, request: Request):
 
 
 async def _tool_stream(mode: str, body: dict):
-    words, call = tool_reply(body)
+    words, calls = tool_reply(body, many=mode == "tools2")
     for word in words:
         yield _chunk(word)
         await asyncio.sleep(0.01)
-    if call is not None:
-        for piece in _tool_chunks(call, cut=mode == "tooldrop"):
+    for index, call in enumerate(calls):
+        for piece in _tool_chunks(call, index, cut=mode == "tooldrop"):
             yield piece
             await asyncio.sleep(0.01)
         if mode == "tooldrop":
             raise ConnectionResetError("the backend died mid-call")
-    yield _chunk(None, finish="tool_calls" if call else "stop")
+    yield _chunk(None, finish="tool_calls" if calls else "stop")
     yield _chunk(None, usage={"prompt_tokens": 30, "completion_tokens": 8, "total_tokens": 38})
     yield b"data: [DONE]\n\n"
 

@@ -85,6 +85,7 @@ async def test_bad_out_of_band_requests_name_the_field_and_the_session_goes_on(c
         ({"conversation": "none", "metadata": {"n": 3}}, "response.metadata.n"),
         ({"conversation": "none", "audio": {"output": {"voice": "alloy"}}}, "response.audio"),
         ({"conversation": "none", "providerData": {"tts": {"deliveryMode": "STABLE"}}}, "response.providerData.tts"),
+        ({"conversation": "none", "tools": [{"type": "function", "name": "f"}]}, "response.tools"),
     ]
     for response, param in cases:
         await conn.send({"type": "response.create", "response": response})

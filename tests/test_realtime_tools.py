@@ -30,14 +30,22 @@ WEATHER = {"type": "function", "name": "get_weather", "description": "Get the cu
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 
 
+async def served(store, mode: str = "tools", stages: list[dict] | None = None, tools: dict | None = None):
+    """A Cadence on the scripted backend double's ``mode`` (context, llm, then ``stages``), with
+    the YAML ``tools``; yields its ws:// base."""
+    async with serving(fake_backend.app) as fake:
+        config = {"router": {"providers": {"fake": {"kind": "openai", "base_url": f"{fake}/{mode}/v1"}}},
+                  "tools": tools or {}, "pipeline": [{"type": "context"}, {"type": "llm", "model": "fake/m"},
+                                                     *(stages or [])]}
+        factory = PipelineFactory(validate(load_config_text(json.dumps(config))), store)
+        async with serving(create_app(factory)) as base:
+            yield base.replace("http://", "ws://")
+
+
 def _scripted(stages: list[dict]):
     async def serve(store):
-        async with serving(fake_backend.app) as fake:
-            config = {"router": {"providers": {"fake": {"kind": "openai", "base_url": f"{fake}/tools/v1"}}},
-                      "pipeline": [{"type": "context"}, {"type": "llm", "model": "fake/m"}, *stages]}
-            factory = PipelineFactory(validate(load_config_text(json.dumps(config))), store)
-            async with serving(create_app(factory)) as base:
-                yield base.replace("http://", "ws://")
+        async for base in served(store, stages=stages):
+            yield base
     return pytest.fixture(scope="module")(serve)
 
 
@@ -187,13 +195,8 @@ async def test_openai_agents_realtime_agent_tool_round_trip_on_the_embedded_mode
 
 def _server_tool_url(function: str, **extra):
     async def serve(store, monkeypatch_module):
-        async with serving(fake_backend.app) as fake:
-            config = {"router": {"providers": {"fake": {"kind": "openai", "base_url": f"{fake}/tools/v1"}}},
-                      "tools": {"weather": {"function": function, **extra}},
-                      "pipeline": [{"type": "context"}, {"type": "llm", "model": "fake/m"}]}
-            factory = PipelineFactory(validate(load_config_text(json.dumps(config))), store)
-            async with serving(create_app(factory)) as base:
-                yield base.replace("http://", "ws://")
+        async for base in served(store, tools={"weather": {"function": function, **extra}}):
+            yield base
     return pytest.fixture(scope="module")(serve)
 
 
@@ -260,13 +263,8 @@ def test_a_tool_function_that_does_not_import_is_a_config_error_with_its_line():
 
 
 async def _serve_mcp(store, mcp: dict):
-    async with serving(fake_backend.app) as fake:
-        config = {"router": {"providers": {"fake": {"kind": "openai", "base_url": f"{fake}/tools/v1"}}},
-                  "tools": {"forecast": {"mcp": mcp, "tools": ["get_forecast"]}},
-                  "pipeline": [{"type": "context"}, {"type": "llm", "model": "fake/m"}]}
-        factory = PipelineFactory(validate(load_config_text(json.dumps(config))), store)
-        async with serving(create_app(factory)) as base:
-            yield base.replace("http://", "ws://")
+    async for base in served(store, tools={"forecast": {"mcp": mcp, "tools": ["get_forecast"]}}):
+        yield base
 
 
 MCP_SERVER = str(Path(__file__).parent / "mcp_weather_server.py")
@@ -326,3 +324,42 @@ async def test_an_unreachable_mcp_server_is_an_error_naming_it_and_the_session_g
         assert error.param == "tools.forecast" and "unavailable" in error.message
         events = await ask(conn, "Hello")
         assert of(events, "response.done")[0].response.status == "completed"
+
+
+@pytest.fixture(scope="module")
+async def parallel_url(store):
+    async for base in served(store, "tools2"):
+        yield base
+
+
+async def test_parallel_calls_are_all_items_and_deleting_one_takes_it_out_of_the_context(parallel_url):
+    async with client(parallel_url).realtime.connect(model="fake/m") as conn:
+        await conn.session.update(session={"type": "realtime", "tools": [WEATHER]})
+        await collect(conn, "session.updated")
+        done = of(await ask(conn, "What's the weather in Paris and Rome?"), "response.done")[0].response
+        calls = [o for o in done.output if o.type == "function_call"]
+        assert [json.loads(c.arguments)["city"] for c in calls] == ["Paris", "Rome"]  # none lost
+        assert len({c.call_id for c in calls}) == 2 and [o.type for o in done.output][0] == "message"
+        for call in calls:
+            await conn.conversation.item.create(item={"type": "function_call_output", "call_id": call.call_id,
+                                                      "output": f"sunny in {json.loads(call.arguments)['city']}"})
+            await collect(conn, "conversation.item.done")
+        await conn.conversation.item.delete(item_id=calls[1].id)  # the Rome call and its result leave the context
+        await collect(conn, "conversation.item.deleted")
+        await conn.response.create()
+        await collect(conn)
+        sent = fake_backend.calls[-1]["messages"]
+        ids = [c["id"] for m in sent for c in m.get("tool_calls") or []]
+        assert ids == [calls[0].call_id], sent
+        assert [m["tool_call_id"] for m in sent if m["role"] == "tool"] == [calls[0].call_id]
+        assert sent[-1]["role"] == "tool" and "sunny in Paris" in sent[-1]["content"], sent
+
+
+void_url = _server_tool_url("tool_funcs:note_down")
+
+
+async def test_a_tool_that_returns_nothing_still_gets_an_answer(void_url):
+    events = await _server_tool_turn(void_url)
+    outputs = [e.item.output for e in of(events, "conversation.item.done") if e.item.type == "function_call_output"]
+    assert outputs == ["done"], outputs
+    assert "done" in of(events, "response.done")[-1].response.output[0].content[0].text

@@ -23,3 +23,8 @@ def dawdle(city: str) -> str:
     """A weather service that never answers in time."""
     time.sleep(3)
     return "too late"
+
+
+def note_down(city: str) -> None:
+    """Writes a note down and says nothing back."""
+    CALLS.append(("note_down", {"city": city}))

@@ -28,11 +28,24 @@ def test_calls_are_read_leniently(text, name, arguments):
 
 
 @pytest.mark.parametrize("text", [
-    "I like {braces} in prose.", '{"name": "delete_everything", "arguments": {}}',  # not a declared tool
-    '{"name": "get_weather", "arguments": [1, 2]}', '{"name": "get_weather", "arguments": {"city": "Par',
+    "I like {braces} in prose.", '{"name": "get_weather", "arguments": [1, 2]}',
+    '{"name": "get_weather", "arguments": {"city": "Par', '{"name": "Bob", "age": 3}',
 ])
 def test_anything_else_is_no_call(text):
     assert parse_calls(text, TOOLS)[0] == []
+
+
+def test_an_undeclared_tool_in_call_shape_is_a_call_the_model_will_be_told_about():
+    (call,), _ = parse_calls('{"name": "delete_everything", "arguments": {}}', TOOLS)
+    assert call.name == "delete_everything"
+
+
+@pytest.mark.parametrize("text", ['{"name": "get_weather", "arguments": {"city": "Par',  # cut by max_tokens
+                                  '```json\n{"name": "roll_dice", "arguments": {"sides": }}'])
+def test_a_call_that_cannot_be_read_is_dropped_never_spoken(text):
+    reader = TextToolCalls(["get_weather", "roll_dice"])
+    said = reader.feed("Sure. " + text)
+    assert said == "Sure. " and reader.finish() == ("", [])
 
 
 def test_prose_streams_and_a_call_is_held_until_the_end():
@@ -63,3 +76,31 @@ def test_stream_deltas_merge_by_index():
     calls = merger.calls()
     assert [(c.id, c.name, c.arguments) for c in calls] == [("call_a", "get_weather", '{"city": "Paris"}'),
                                                             ("call_b", "roll_dice", "{}")]
+
+
+def _call(name: str, arguments: dict):
+    return ChoiceDeltaToolCall.model_validate({"index": 0, "id": "c", "type": "function",
+                                               "function": {"name": name, "arguments": json.dumps(arguments)}})
+
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
+    "required": ["city", "unit"]}}}
+ROLL = {"type": "function", "function": {"name": "roll_dice", "parameters": {
+    "type": "object", "properties": {"sides": {"type": "integer"}}, "required": ["sides"]}}}
+
+
+def test_the_small_model_guards_drop_guesses_and_repeats_but_not_new_asks():
+    from cadence.router.backends.llamacpp_tools import spurious
+
+    tired = [{"role": "user", "content": "I had a long day at work."}]
+    assert spurious([_call("get_weather", {"city": "London", "unit": "c"})], [WEATHER], tired)  # a guess
+    paris = [{"role": "user", "content": "What's the weather in Paris?"}]
+    assert not spurious([_call("get_weather", {"city": "Paris", "unit": "f"})], [WEATHER], paris)  # enum not checked
+    assert not spurious([_call("roll_dice", {"sides": 20})], [ROLL], tired)  # no free text to guess
+    call = {"id": "c1", "type": "function", "function": {"name": "roll_dice", "arguments": '{"sides": 20}'}}
+    turn = [{"role": "user", "content": "Roll a d20"}, {"role": "assistant", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": "17"}]
+    assert spurious([_call("roll_dice", {"sides": 20})], [ROLL], turn)  # repeats this turn's answered call
+    again = [*turn, {"role": "assistant", "content": "You rolled 17."}, {"role": "user", "content": "Roll again!"}]
+    assert not spurious([_call("roll_dice", {"sides": 20})], [ROLL], again)  # a new ask: a new roll

@@ -20,6 +20,7 @@ counts and a hard cap, hence this class (it still hands the folded turns to a su
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from loguru import logger
@@ -42,6 +43,7 @@ class ContextWindow:
         self.summary = summary
         self.memory = memory or UserMemory(summary)
         self.llm_context = llm_context  # the session's pipecat LLMContext
+        self._tools_cost: tuple[str, int] = ("", 0)  # (the tools' schemas, their prompt tokens + the template's words)
         self.named_user = named_user  # the user the client named at connect (whose memory persists)
         self._relevant: list[str] = []  # facts the latest user turn calls for (this request only)
         self.restored: list[dict[str, Any]] = []  # the last session's turns this one continues
@@ -80,7 +82,9 @@ class ContextWindow:
     async def finish(self) -> None:
         """The session is ending: its memory is saved one last time, then it closes."""
         if self.llm_context is not None and not self._closed:
-            await self.memory.save(_plain([m for m in self.llm_context.get_messages() if _is_turn(m)]))
+            # Words only: a tool call (an assistant message without text) would come back as an empty turn.
+            await self.memory.save(_plain([m for m in self.llm_context.get_messages()
+                                           if _is_turn(m) and not m.get("tool_calls")]))
         self.close()
 
     def close(self) -> None:
@@ -161,7 +165,20 @@ class ContextWindow:
         the reply's and the lore's), or None when its window is unknown."""
         window = self._router.context_window(model)
         character = self.character if character is True else character or None
-        return None if window is None else window - max_tokens - RESERVE_TOKENS - self._tail_tokens(model, character)
+        if window is None:
+            return None
+        return window - max_tokens - RESERVE_TOKENS - self._tail_tokens(model, character) - self._tools_tokens(model)
+
+    def _tools_tokens(self, model: str) -> int:
+        """What the tools offered take in the prompt (a chat template lists their schemas)."""
+        tools = getattr(self.llm_context, "tools", None)
+        schemas = getattr(tools, "standard_tools", None) or []
+        if not schemas:
+            return 0
+        text = json.dumps([s.to_default_dict() for s in schemas if hasattr(s, "to_default_dict")])
+        if self._tools_cost[0] != text:  # counted once per set of tools
+            self._tools_cost = (text, self._router.count_tokens(model, [{"role": "system", "content": text}]) + 96)
+        return self._tools_cost[1]
 
     def fit(self, context: Any, *, model: str, persona: str, max_tokens: int) -> int | None:
         """Fold the oldest turns out of ``context`` if the request would not fit; returns the

@@ -97,7 +97,10 @@ class SharedPiperTTSService(ReplyHoldMixin, PiperTTSService):
             push_start_frame=True,
             push_stop_frames=True,
             settings=self.Settings(model=None, voice=voice_name, language=None, speed=speed,
-                                   noise_scale=noise_scale, noise_w_scale=noise_w_scale),
+                                   noise_scale=noise_scale, noise_w_scale=noise_w_scale, volume=volume,
+                                   speaker_id=speaker_id, delivery_mode=(delivery or Delivery()).mode,
+                                   steering=(delivery or Delivery()).steering,
+                                   sentiment=(delivery or Delivery()).use_sentiment, hosted=None),
             **kwargs,
         )
         self._init_reply_hold(vad)

@@ -267,11 +267,10 @@ class Router:
                         self.metrics.attempts.labels(*labels, "ok").inc()
                         self.metrics.request_latency.observe(time.monotonic() - started)
                         usage, finish_reason, tool_calls = payload
-                        if tool_calls:
-                            role = None if delivered else "assistant"
+                        for i, call in enumerate(tool_calls):  # one chunk per call, as OpenAI streams them
+                            role = None if delivered or i else "assistant"
                             yield _chunk(completion_id, f"{provider_name}/{model_name}", ChoiceDelta(
-                                role=role, tool_calls=[ChoiceDeltaToolCall.model_validate(c.wire(i))
-                                                       for i, c in enumerate(tool_calls)]))
+                                role=role, tool_calls=[ChoiceDeltaToolCall.model_validate(call.wire(i))]))
                             finish_reason = "tool_calls"
                         final = _chunk(completion_id, f"{provider_name}/{model_name}", ChoiceDelta(), finish_reason)
                         yield final

@@ -10,7 +10,9 @@ An embedded model whose chat template has a tools branch (Qwen2.5) writes its ca
 sometimes with doubled braces (``{{…}}``), a code fence, or prose around it. ``TextToolCalls``
 passes prose through as it streams, holds back anything from the first ``{`` or fence (a
 spoken reply almost never has one), and at the end reads the held text leniently: a JSON
-object naming a declared tool is a call; anything else goes on as the text it was.
+object naming a declared tool (or any ``{"name", "arguments"}`` object: pipecat tells the
+model it has no such tool) is a call; call-like text that cannot be read (cut short by
+``max_tokens``) is dropped and logged, never spoken; anything else goes on as the text it was.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class ToolCallMerger:
 
 
 _FENCE = re.compile(r"```(?:json|tool_call)?")
+_CALL_LIKE = re.compile(r"""^\s*(?:<tool_call>|```|\{)[\s\S]*["']name["']""")
 _OPENERS = ("{", "```", "<tool_call>")
 
 
@@ -108,6 +111,10 @@ class TextToolCalls:
             return "", []
         calls, rest = parse_calls(held, self._tools)
         if not calls:
+            if _CALL_LIKE.search(held):  # a call cut short (max_tokens) or garbled: never spoken as words
+                logger.warning("tool calls: a call the model wrote could not be read ({} characters); dropped",
+                               len(held))
+                return "", []
             return held, []
         if rest.strip():
             logger.debug("tool calls: prose after a call was dropped ({} characters)", len(rest))
@@ -165,8 +172,9 @@ def _as_call(value: Any, tools: set[str]) -> ToolCall | None:
     if isinstance(value.get("function"), dict):  # {"type": "function", "function": {...}}
         value = value["function"]
     name = value.get("name")
-    if name not in tools:
-        return None
+    shaped = isinstance(name, str) and isinstance(value.get("arguments", value.get("parameters")), (dict, str))
+    if name not in tools and not shaped:
+        return None  # an undeclared name in call shape is still a call: the model is told it has no such tool
     arguments = value.get("arguments", value.get("parameters", {}))
     if isinstance(arguments, str):
         try:

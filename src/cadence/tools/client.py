@@ -56,8 +56,31 @@ def function_schema(tool: Any, where: str, handler: Callable[..., Awaitable[None
     description = tool.get("description") or ""
     if not isinstance(description, str):
         raise ToolError(f"{where}.description must be a string", f"{where}.description")
+    parameters = inline_refs(parameters)
     return FunctionSchema(name=name, description=description, properties=parameters.get("properties") or {},
                           required=required, handler=handler)
+
+
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its local ``$ref``s (``#/$defs/X``, as pydantic writes an enum or a nested
+    model) replaced by what they point at: only ``properties`` and ``required`` travel on to
+    the model, so ``$defs`` would be lost and the refs left dangling."""
+    defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
+
+    def resolve(node: Any, depth: int = 0) -> Any:
+        if depth > 16:  # a recursive model: cut off rather than loop
+            return {}
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.rsplit("/", 1)[-1] in defs:
+                return resolve({**defs[ref.rsplit("/", 1)[-1]], **{k: v for k, v in node.items() if k != "$ref"}},
+                               depth + 1)
+            return {k: resolve(v, depth) for k, v in node.items() if k not in ("$defs", "definitions")}
+        if isinstance(node, list):
+            return [resolve(v, depth) for v in node]
+        return node
+
+    return resolve(schema) if defs else schema
 
 
 class ClientTools:
@@ -113,9 +136,10 @@ def _as_result(output: str) -> Any:
     # pipecat writes a result into the context as JSON: JSON text goes in as its value, so the
     # model reads the client's JSON as sent, not as a quoted string of it.
     try:
-        return json.loads(output)
+        value = json.loads(output)
     except ValueError:
-        return output
+        return output or "(empty output)"
+    return value if value else output  # a falsy result would read as none to pipecat: "0", "false" as sent
 
 
 _NO_RUN = FunctionCallResultProperties(run_llm=False)

@@ -12,7 +12,6 @@ its tools.
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
 from loguru import logger
@@ -25,16 +24,24 @@ CONNECT_TIMEOUT_S = 15.0
 def _params(spec: MCPTool) -> Any:
     from mcp import StdioServerParameters
     from mcp.client.session_group import StreamableHttpParameters
+    from mcp.client.stdio import get_default_environment
 
     server = spec.mcp
     if server.command is not None:
-        env = {**os.environ, **server.env} if server.env else None  # a stdio server inherits the path it needs
+        # The mcp SDK's safe default environment (PATH, HOME, ...; none of this process's keys), plus the YAML's.
+        env = {**get_default_environment(), **server.env} if server.env else None
         return StdioServerParameters(command=server.command, args=server.args, env=env)
     return StreamableHttpParameters(url=server.url)
 
 
 def _timed(handler: Any, name: str, timeout_s: float) -> Any:
     async def call(params: Any) -> None:
+        from cadence.tools.server import MAX_CHAINED_CALLS, calls_since_user
+
+        if (chained := calls_since_user(params.context)) >= MAX_CHAINED_CALLS:
+            await params.result_callback(f"the tool failed: {chained} tool calls in a row since the user last"
+                                         " spoke; answer the user now")
+            return
         done = asyncio.Event()
         real = params.result_callback
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from loguru import logger
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pydantic import ValidationError, create_model
 
+from cadence.tools.client import inline_refs
 from cadence.tools.spec import MCPTool, PythonTool, resolve
 
 
@@ -47,7 +49,7 @@ class PythonToolRunner:
 
     def schema(self) -> FunctionSchema:
         """The tool as the model sees it, its handler attached."""
-        parameters = self.spec.parameters or self.model.model_json_schema()
+        parameters = inline_refs(self.spec.parameters or self.model.model_json_schema())
         doc = (inspect.getdoc(self.fn) or "").strip().split("\n\n")[0]
         return FunctionSchema(name=self.name, description=self.spec.description or doc,
                               properties=parameters.get("properties") or {}, required=parameters.get("required") or [],
@@ -72,10 +74,38 @@ class PythonToolRunner:
         except Exception as exc:  # the model reads what went wrong; the session goes on
             logger.warning(f"tools: {self.name} raised {type(exc).__name__}")  # not its arguments: user data
             return f"the tool failed: {type(exc).__name__}: {exc}"
-        return "" if result is None else result
+        return tool_result(result)
 
     async def handle(self, params: Any) -> None:
+        if (chained := calls_since_user(params.context)) >= MAX_CHAINED_CALLS:
+            await params.result_callback(f"the tool failed: {chained} tool calls in a row since the user last spoke;"
+                                         " answer the user now")
+            return
         await params.result_callback(await self.run(dict(params.arguments or {})))
+
+
+MAX_CHAINED_CALLS = 8  # server-run calls in a row before the model is told to answer instead
+
+
+def calls_since_user(context: Any) -> int:
+    """Tool results in ``context`` (pipecat's LLMContext) since the user's last message."""
+    messages = context.get_messages() if context is not None else []
+    count = 0
+    for message in reversed(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role == "user":
+            break
+        count += role == "tool"
+    return count
+
+
+def tool_result(value: Any) -> Any:
+    """A tool's return value as pipecat writes a result into the context: JSON-safe (a datetime
+    as its text), and never falsy, which pipecat would take for no result and not answer."""
+    if value is None or value == "":
+        return "done"
+    safe = json.loads(json.dumps(value, ensure_ascii=False, default=str))
+    return safe if safe else json.dumps(safe)  # 0, false, [] and {} as their JSON text
 
 
 class ServerTools:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -35,7 +35,6 @@ class MCPServer(Spec):
     args: list[str] = Field(default_factory=list, description="stdio: its arguments.")
     env: dict[str, str] | None = Field(None, description="stdio: its environment (values may be ${VAR}).")
     url: str | None = Field(None, description="streamable HTTP: the server's URL, e.g. http://127.0.0.1:9000/mcp.")
-    transport: Literal["stdio", "streamable_http"] | None = Field(None, description="Default: from command or url.")
 
     @model_validator(mode="after")
     def _one_way(self) -> MCPServer:

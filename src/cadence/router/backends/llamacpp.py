@@ -11,7 +11,6 @@ prompt tokens served from the cache can be reported (``cached_tokens``).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import threading
@@ -26,7 +25,8 @@ from openai.types.chat import ChatCompletionChunk
 from openai.types.chat.chat_completion_chunk import ChoiceDelta, ChoiceDeltaToolCall
 from openai.types.completion_usage import CompletionUsage, PromptTokensDetails
 
-from cadence.router.backends.base import ChatRequest, make_chunk
+from cadence.router.backends.base import BackendError, ChatRequest, make_chunk
+from cadence.router.backends.llamacpp_tools import offered_tools, spurious, template_message
 from cadence.router.tool_calls import TextToolCalls, ToolCall, tool_names
 
 # Chat-template control tokens a small model sometimes prints as text; never spoken.
@@ -95,6 +95,7 @@ class LlamaCppBackend:
         eos = self._llm._model.token_get_text(self._llm.token_eos())
         bos = self._llm._model.token_get_text(self._llm.token_bos())
         self._format = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        self.takes_tools = "tools" in template  # a template without a tools branch would drop them unseen
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{model_name}")
         # One llama.cpp context holds one conversation's KV cache. When a replica serves
         # several users, the conversation about to be overwritten is saved here and
@@ -105,7 +106,7 @@ class LlamaCppBackend:
                ) -> tuple[str, list[str]]:
         """The prompt text and the stop strings the chat template defines (its tools branch
         renders ``tools``; earlier calls' arguments go in as objects, as templates expect)."""
-        result = self._format(messages=[_template_message(m) for m in messages], tools=tools or None)
+        result = self._format(messages=[template_message(m) for m in messages], tools=tools or None)
         stop = result.stop if isinstance(result.stop, list) else [result.stop]
         return result.prompt, [s for s in stop if s]
 
@@ -157,22 +158,37 @@ class LlamaCppBackend:
     async def stream(self, model: str, request: ChatRequest) -> AsyncIterator[ChatCompletionChunk]:
         """Stream a chat completion as OpenAI ``ChatCompletionChunk`` objects, usage last.
 
-        A small model often repeats a call the conversation already has the result of,
-        instead of answering from it, or calls a tool with words nobody said (a weather
-        lookup for "London" when the user only said they were tired): such a reply is made
-        again without tools."""
+        With ``tool_choice`` auto, two guards for a small model: a reply that only repeats a
+        call this turn already has the result of, or whose calls' required free-text
+        arguments share no word with anything the user (or a tool) said (a weather lookup
+        for "London" when the user only said they were tired), is made again without tools,
+        continuing after the words already streamed."""
         tools = offered_tools(request.params)
-        answered = _answered_calls(request.messages)
-        said = _user_words(request.messages)
+        if tools and not self.takes_tools:  # the request's fault, not the replica's: a 400, no cooldown
+            raise BackendError("tools_unsupported", f"{self.model_name}: its chat template has no tools branch, so"
+                               " it cannot be offered tools", retryable=False, status=400)
+        guarded = bool(tools) and request.params.get("tool_choice", "auto") == "auto"
+        held: list[ChatCompletionChunk] = []
+        spoken = ""
         async for chunk in self._generate(request, tools):
-            calls = chunk.choices[0].delta.tool_calls if chunk.choices and chunk.choices[0].finish_reason else None
-            if calls and all((c.function.name, _canonical(c.function.arguments)) in answered
-                             or not _grounded(c.function.arguments, said) for c in calls):
-                async for again in self._generate(request, []):
-                    if again.choices and again.choices[0].delta.role:
-                        continue  # the role was sent already
-                    yield again
-                return
+            delta = chunk.choices[0].delta if chunk.choices else None
+            if delta is not None and delta.tool_calls and delta.tool_calls[0].function is not None:
+                held.append(chunk)  # one chunk per call, the last one finishing: decided on the whole set
+                if not chunk.choices[0].finish_reason:
+                    continue
+                calls = [c for h in held for c in h.choices[0].delta.tool_calls or []]
+                if guarded and spurious(calls, tools, request.messages):
+                    again = ChatRequest(request.messages, request.params, request.continuation + spoken)
+                    async for retry in self._generate(again, []):
+                        if retry.choices and retry.choices[0].delta.role is not None:
+                            continue  # the role was sent already
+                        yield retry
+                    return
+                for piece in held:
+                    yield piece
+                held = []
+                continue
+            spoken += (delta.content or "") if delta is not None else ""
             yield chunk
 
     async def _generate(self, request: ChatRequest, tools: list[dict[str, Any]]
@@ -256,8 +272,10 @@ class LlamaCppBackend:
                 if found:
                     if text:
                         yield chunk(ChoiceDelta(content=text))
-                    deltas = [ChoiceDeltaToolCall.model_validate(c.wire(i)) for i, c in enumerate(found)]
-                    yield chunk(ChoiceDelta(tool_calls=deltas), finish="tool_calls")
+                    for i, call in enumerate(found):  # one chunk per call: pipecat reads one call per delta
+                        last = i == len(found) - 1
+                        yield chunk(ChoiceDelta(tool_calls=[ChoiceDeltaToolCall.model_validate(call.wire(i))]),
+                                    finish="tool_calls" if last else None)
                 elif text or finish:
                     yield chunk(ChoiceDelta(content=text or None), finish=finish)
         finally:
@@ -266,72 +284,6 @@ class LlamaCppBackend:
     def close(self) -> None:
         """Stop the worker thread once queued requests finish."""
         self._worker.shutdown(wait=False, cancel_futures=True)
-
-
-def offered_tools(params: dict[str, Any]) -> list[dict[str, Any]]:
-    """The tools a request lets the model call: none with ``tool_choice: none``, only the named
-    one with ``tool_choice: {type: function, function: {name}}``."""
-    tools = [t for t in params.get("tools") or [] if isinstance(t, dict) and t.get("type", "function") == "function"]
-    choice = params.get("tool_choice")
-    if choice == "none":
-        return []
-    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-        return [t for t in tools if t.get("function", {}).get("name") == choice["function"].get("name")]
-    return tools
-
-
-def _canonical(arguments: str | None) -> str:
-    try:
-        return json.dumps(json.loads(arguments or "{}"), sort_keys=True)
-    except json.JSONDecodeError:
-        return arguments or ""
-
-
-_WORD = re.compile(r"[^\W\d_]{3,}")
-
-
-def _user_words(messages: list[dict[str, Any]]) -> set[str]:
-    words: set[str] = set()
-    for message in messages:
-        if message.get("role") in ("user", "tool"):
-            content = message.get("content")
-            text = content if isinstance(content, str) else " ".join(
-                p.get("text", "") for p in content or [] if isinstance(p, dict))
-            words |= {w.lower() for w in _WORD.findall(text)}
-    return words
-
-
-def _grounded(arguments: str | None, said: set[str]) -> bool:
-    """Whether every string argument shares a word with what the user (or a tool) said."""
-    try:
-        values = json.loads(arguments or "{}")
-    except json.JSONDecodeError:
-        return True
-    strings = [v for v in values.values() if isinstance(v, str)] if isinstance(values, dict) else []
-    return all(not _WORD.findall(v) or {w.lower() for w in _WORD.findall(v)} & said for v in strings)
-
-
-def _answered_calls(messages: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    """(name, arguments) of the calls in ``messages`` that a tool message answers."""
-    answered_ids = {m.get("tool_call_id") for m in messages if m.get("role") == "tool"}
-    return {(c.get("function", {}).get("name"), _canonical(c.get("function", {}).get("arguments")))
-            for m in messages for c in m.get("tool_calls") or [] if c.get("id") in answered_ids}
-
-
-def _template_message(message: dict[str, Any]) -> dict[str, Any]:
-    calls = message.get("tool_calls")
-    if not calls:
-        return message
-    shaped = []
-    for call in calls:
-        function = dict(call.get("function") or {})
-        if isinstance(function.get("arguments"), str):
-            try:
-                function["arguments"] = json.loads(function["arguments"])
-            except json.JSONDecodeError:
-                pass  # left as the model wrote it
-        shaped.append({**call, "function": function, **function})  # some templates read call.name directly
-    return {**message, "tool_calls": shaped}
 
 
 def _prefix_len(a: Any, b: list[int]) -> int:

@@ -219,6 +219,11 @@ class SettingsApplier:
                                             "message": f"the MCP server of tools.{name} is unavailable: {why}"}}
                 for name, why in failures]
 
+    def server_tool_names(self) -> set[str]:
+        """The names of the tools this server runs itself (the YAML's, MCP servers' included)."""
+        names = set(self.server_tools.names) if self.server_tools is not None else set()
+        return names | {s.name for s in self.mcp.schemas} if self.mcp is not None else names
+
     async def close_tools(self) -> None:
         """Close this session's MCP connections."""
         if self.mcp is not None:
@@ -242,9 +247,9 @@ class SettingsApplier:
         if schemas and self.roles.llm is None:
             raise ProtocolError("unsupported", "tools need an llm stage in the pipeline", param=f"{where}.tools")
         signature = json.dumps([[s.to_default_dict() for s in schemas], choice], sort_keys=True, default=str)
-        frames: list[Frame] = [LLMSetToolsFrame(tools=ToolsSchema(standard_tools=schemas) if schemas else NOT_GIVEN)]
-        if schemas:
-            frames.append(LLMSetToolChoiceFrame(tool_choice=choice))
+        frames: list[Frame] = [LLMSetToolsFrame(tools=ToolsSchema(standard_tools=schemas) if schemas else NOT_GIVEN),
+                               # no tools, no choice: a stale "required" beside no tools is a 400 upstream
+                               LLMSetToolChoiceFrame(tool_choice=choice if schemas else NOT_GIVEN)]
         return signature, frames
 
     async def _send_tools(self, tools: Any, tool_choice: Any, where: str) -> None:

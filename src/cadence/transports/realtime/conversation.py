@@ -175,10 +175,15 @@ class Conversation:
         self._awaiting.pop(item_id, None)
 
     async def delete(self, item_id: str) -> None:
-        """Forget the item and remove its messages from the context."""
-        self.get(item_id)
+        """Forget the item and remove its messages from the context (a function call: the call
+        and its result; a call's output alone: its result says it was deleted)."""
+        item = self.get(item_id)
         self._outputs.pop(item_id, None)
         del self.items[item_id]
+        if item.get("type") in ("function_call", "function_call_output"):
+            await self._queue(LLMMessagesTransformFrame(transform=_without_call(
+                item.get("call_id"), whole=item["type"] == "function_call")))
+            return
         if item_id in self._awaiting:
             self._awaiting[item_id] = _DELETE
         await self._remove(self._messages.pop(item_id, []))
@@ -217,3 +222,24 @@ class Conversation:
             present = {id(m) for m in self._context.get_messages()}
             present |= {id(m) for ms in self._messages.values() for m in ms}
             self._claimed = {key: m for key, m in self._claimed.items() if key in present}
+
+
+def _without_call(call_id: Any, whole: bool) -> Callable[[list[Any]], list[Any]]:
+    """A context transform that removes the call ``call_id`` and its result (``whole``), or
+    only empties the result; messages left with no call are dropped."""
+    def transform(messages: list[Any]) -> list[Any]:
+        out = []
+        for m in messages:
+            if not isinstance(m, dict):
+                out.append(m)
+            elif m.get("role") == "tool" and m.get("tool_call_id") == call_id:
+                if not whole:
+                    out.append({**m, "content": "(the client deleted this output)"})
+            elif whole and any(c.get("id") == call_id for c in m.get("tool_calls") or []):
+                calls = [c for c in m["tool_calls"] if c.get("id") != call_id]
+                if calls or m.get("content"):
+                    out.append({**m, "tool_calls": calls} if calls else {k: v for k, v in m.items() if k != "tool_calls"})
+            else:
+                out.append(m)
+        return out
+    return transform

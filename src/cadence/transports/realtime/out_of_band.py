@@ -57,10 +57,11 @@ class OutOfBandResponses:
                                 " text only (the voice belongs to the conversation's replies); set"
                                 " output_modalities to ['text']", param="response.output_modalities")
         provider = options.get("providerData") if isinstance(options.get("providerData"), dict) else {}
-        for param, value in (("response.audio", options.get("audio")), ("response.providerData.tts", provider.get("tts"))):
-            if value:  # a voice for a reply that is never spoken: refused, not ignored
+        for param, value in (("response.audio", options.get("audio")), ("response.providerData.tts", provider.get("tts")),
+                             ("response.tools", options.get("tools")), ("response.tool_choice", options.get("tool_choice"))):
+            if value:  # a voice for a reply never spoken, tools for one the router makes alone: refused
                 raise ProtocolError("unsupported", f"{param} does not apply: a response outside the conversation or"
-                                    " with its own input is text only", param=param)
+                                    " with its own input is text only, without tools", param=param)
         if len(self._running) >= MAX_RUNNING:
             raise ProtocolError("too_many_responses", f"{MAX_RUNNING} out-of-band responses are in progress already;"
                                 " wait for one to finish", param="response")

@@ -42,7 +42,7 @@ class FunctionCallOutput:
         """Everything about the call, in OpenAI's order (the arguments come whole, as one delta)."""
         where = {"response_id": self.response.id, "item_id": self.id, "output_index": self.output_index,
                  "call_id": self.call_id}
-        started, done = self.item("in_progress"), self.item()
+        started, done = {**self.item("in_progress"), "arguments": ""}, self.item()  # the deltas carry them
         return [
             {"type": "response.output_item.added", "response_id": self.response.id,
              "output_index": self.output_index, "item": started},
@@ -66,6 +66,7 @@ class ToolEvents:
     responses: Any
     emit: Any
     tools: Any  # cadence.tools.client.ClientTools
+    settings: Any  # cadence.transports.realtime.apply.SettingsApplier
 
     def on_function_calls(self, calls: list[Any]) -> None:
         """The model called functions (pipecat's ``FunctionCallsStartedFrame``): each becomes
@@ -103,18 +104,23 @@ class ToolEvents:
                                 " it answers", param="item.call_id")
         if not isinstance(output, str):
             raise ProtocolError("invalid_value", "item.output must be a string (e.g. JSON text)", param="item.output")
-        known = any(i.get("type") == "function_call" and i.get("call_id") == call_id
-                    for i in self.conversation.items.values())
-        if not known:
+        call = next((i for i in self.conversation.items.values()
+                     if i.get("type") == "function_call" and i.get("call_id") == call_id), None)
+        if call is None:
             raise ProtocolError("item_not_found", f"no function_call with call_id {call_id!r} in this conversation",
                                 param="item.call_id")
+        if call.get("name") in self.settings.server_tool_names():
+            raise ProtocolError("invalid_value", f"{call.get('name')!r} is a tool this server runs itself; its"
+                                " output is the server's", param="item.call_id")
         if any(i.get("type") == "function_call_output" and i.get("call_id") == call_id
                for i in self.conversation.items.values()):
             raise ProtocolError("invalid_value", f"the call {call_id!r} has an output already", param="item.call_id")
         item = {**item, "id": item.get("id") or new_id("item"), "object": "realtime.item", "status": "completed"}
-        if not await self.tools.resolve(call_id, output):
-            # No call waits for it any more (given up past MAX_PENDING): the context's result is replaced.
-            await self.conversation.set_tool_result(call_id, output)
+        # The context's result is written from the pipeline's head, in order before the next
+        # response.create's run (pipecat's own result frame goes the long way round, through
+        # the output); then the waiting call, if any, is settled.
+        await self.conversation.set_tool_result(call_id, output)
+        await self.tools.resolve(call_id, output)
         previous = self.conversation.add(item)
         self.emit({"type": "conversation.item.added", "previous_item_id": previous, "item": item})
         self.emit({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
