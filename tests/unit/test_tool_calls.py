@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
@@ -97,10 +98,36 @@ def test_the_small_model_guards_drop_guesses_and_repeats_but_not_new_asks():
     assert spurious([_call("get_weather", {"city": "London", "unit": "c"})], [WEATHER], tired)  # a guess
     paris = [{"role": "user", "content": "What's the weather in Paris?"}]
     assert not spurious([_call("get_weather", {"city": "Paris", "unit": "f"})], [WEATHER], paris)  # enum not checked
-    assert not spurious([_call("roll_dice", {"sides": 20})], [ROLL], tired)  # no free text to guess
+    assert not spurious([_call("roll_dice", {"sides": 20})], [ROLL], [{"role": "user", "content": "Roll a d20"}])
+    assert spurious([_call("roll_dice", {"sides": 20})], [ROLL], tired)  # nothing asked of it
     call = {"id": "c1", "type": "function", "function": {"name": "roll_dice", "arguments": '{"sides": 20}'}}
     turn = [{"role": "user", "content": "Roll a d20"}, {"role": "assistant", "tool_calls": [call]},
             {"role": "tool", "tool_call_id": "c1", "content": "17"}]
     assert spurious([_call("roll_dice", {"sides": 20})], [ROLL], turn)  # repeats this turn's answered call
     again = [*turn, {"role": "assistant", "content": "You rolled 17."}, {"role": "user", "content": "Roll again!"}]
     assert not spurious([_call("roll_dice", {"sides": 20})], [ROLL], again)  # a new ask: a new roll
+
+
+async def test_the_shipped_example_tools_have_schemas_and_run():
+    from cadence.config import load_and_validate
+    from cadence.tools.server import ServerTools
+
+    tools = ServerTools(load_and_validate("configs/nova-tools.yaml").config.tools)
+    schemas = {s.name: s for s in tools.schemas()}
+    assert schemas["roll_dice"].properties["sides"]["maximum"] == 1000 and schemas["roll_dice"].required == []
+    rolled = await tools.python["roll_dice"].run({"sides": 20, "count": 2})
+    first, second, total = map(int, re.findall(r"show (\d+), (\d+): (\d+) in all", rolled)[0])
+    assert 1 <= first <= 20 and 1 <= second <= 20 and total == first + second
+    assert (await tools.python["roll_dice"].run({"sides": 1})).startswith("the tool failed: bad arguments")
+    assert "(Asia/Tokyo)" in await tools.python["current_time"].run({"timezone": "Asia/Tokyo"})
+    assert (await tools.python["current_time"].run({"timezone": "Mars/Base"})).startswith("the tool failed: ")
+
+
+def test_a_call_with_nothing_to_guess_is_kept_only_when_the_user_asked_about_it():
+    from cadence.router.backends.llamacpp_tools import spurious
+
+    clock = {"type": "function", "function": {"name": "current_time", "description": "The current date and time",
+                                              "parameters": {"type": "object", "properties": {}}}}
+    call = [_call("current_time", {})]
+    assert spurious(call, [clock], [{"role": "user", "content": "How was your day?"}])
+    assert not spurious(call, [clock], [{"role": "user", "content": "What time is it?"}])

@@ -108,14 +108,16 @@ def _voice_problems(config: CadenceConfig, stages: list[StageConfig], loaded: Lo
 
 
 def _tool_problems(config: CadenceConfig, loaded: LoadedConfig) -> list[str]:
-    from cadence.tools.spec import PythonTool, resolve
+    from cadence.tools.spec import PythonTool, arguments_model, resolve
 
     problems = []
     for name, entry in config.tools.items():
         if isinstance(entry, PythonTool):
             try:
-                resolve(entry.function)
-            except ValueError as exc:
+                fn = resolve(entry.function)
+                if entry.parameters is None:  # its schema must come from its type hints, here and not mid-session
+                    arguments_model(fn).model_json_schema()
+            except Exception as exc:  # noqa: BLE001 - import, hint and schema errors alike go to the config error
                 path: KeyPath = ("tools", name, "function")
                 problems.append(f"{loaded.locate(path)}: {format_key_path(path)}: {exc}")
     return problems

@@ -20,22 +20,10 @@ from typing import Any
 
 from loguru import logger
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
-from pydantic import ValidationError, create_model
+from pydantic import ValidationError
 
 from cadence.tools.client import inline_refs
-from cadence.tools.spec import MCPTool, PythonTool, resolve
-
-
-def arguments_model(fn: Callable[..., Any]) -> type:
-    """A pydantic model of ``fn``'s parameters (their hints and defaults)."""
-    fields: dict[str, Any] = {}
-    for name, parameter in inspect.signature(fn).parameters.items():
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            continue
-        hint = parameter.annotation if parameter.annotation is not inspect.Parameter.empty else Any
-        default = parameter.default if parameter.default is not inspect.Parameter.empty else ...
-        fields[name] = (hint, default)
-    return create_model(f"{getattr(fn, '__name__', 'tool')}_arguments", **fields)
+from cadence.tools.spec import MCPTool, PythonTool, arguments_model, resolve
 
 
 class PythonToolRunner:

@@ -7,11 +7,13 @@ imports no pipecat.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
+import typing
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, create_model, model_validator
 
 from cadence.stages import Spec
 
@@ -65,6 +67,19 @@ def resolve(path: str) -> Callable[..., Any]:
     if not callable(target):
         raise ValueError(f"{path} is not callable")
     return target
+
+
+def arguments_model(fn: Callable[..., Any]) -> type:
+    """A pydantic model of ``fn``'s parameters (their hints and defaults)."""
+    fields: dict[str, Any] = {}
+    hints = typing.get_type_hints(fn, include_extras=True)  # string hints (from __future__ annotations) resolved
+    for name, parameter in inspect.signature(fn).parameters.items():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        hint = hints.get(name, Any)
+        default = parameter.default if parameter.default is not inspect.Parameter.empty else ...
+        fields[name] = (hint, default)
+    return create_model(f"{getattr(fn, '__name__', 'tool')}_arguments", **fields)
 
 
 def _named(entries: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
 from openai.types.chat import ChatCompletionChunk
 from openai.types.chat.chat_completion_chunk import ChoiceDelta, ChoiceDeltaToolCall
 from openai.types.completion_usage import CompletionUsage, PromptTokensDetails
@@ -178,8 +179,9 @@ class LlamaCppBackend:
                     continue
                 calls = [c for h in held for c in h.choices[0].delta.tool_calls or []]
                 if guarded and spurious(calls, tools, request.messages):
-                    again = ChatRequest(request.messages, request.params, request.continuation + spoken)
-                    async for retry in self._generate(again, []):
+                    logger.info(f"tool calls: {[c.function.name for c in calls]} looked like a guess; answered without tools")
+                    again = ChatRequest([*request.messages, _ANSWER_NOW], request.params, request.continuation + spoken)
+                    async for retry in self._generate(again, [], read_calls=tool_names(tools)):
                         if retry.choices and retry.choices[0].delta.role is not None:
                             continue  # the role was sent already
                         yield retry
@@ -191,14 +193,16 @@ class LlamaCppBackend:
             spoken += (delta.content or "") if delta is not None else ""
             yield chunk
 
-    async def _generate(self, request: ChatRequest, tools: list[dict[str, Any]]
+    async def _generate(self, request: ChatRequest, tools: list[dict[str, Any]], read_calls: list[str] | None = None
                         ) -> AsyncIterator[ChatCompletionChunk]:
+        """One generation; ``read_calls``: no tools are offered, yet a call the model writes
+        anyway (it has seen calls in the history) is read and dropped, never spoken."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
         params = GenerationParams.from_request(request.params)
         prompt, template_stop = self.render(request.messages, tools)
-        calls = TextToolCalls(tool_names(tools)) if tools else None
+        calls = TextToolCalls(tool_names(tools) or read_calls or []) if tools or read_calls else None
         # A continuation resumes the assistant's reply exactly where the listener left it.
         prompt += request.continuation
 
@@ -269,6 +273,9 @@ class LlamaCppBackend:
                     if finish:
                         tail, found = calls.finish()
                         text += tail
+                        if found and not tools:
+                            logger.info(f"tool calls: {len(found)} call(s) written where no tools were offered; dropped")
+                            found = []
                 if found:
                     if text:
                         yield chunk(ChoiceDelta(content=text))
@@ -284,6 +291,11 @@ class LlamaCppBackend:
     def close(self) -> None:
         """Stop the worker thread once queued requests finish."""
         self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+# The retry of a spurious call: the words the model owes, without tools.
+_ANSWER_NOW = {"role": "system", "content": "Answer the user now in plain words, using any tool results above."
+               " Do not call a tool."}
 
 
 def _prefix_len(a: Any, b: list[int]) -> int:

@@ -24,12 +24,26 @@ _WORD = re.compile(r"[^\W\d_]{3,}")
 
 
 def spurious(calls: list[Any], tools: list[dict[str, Any]], messages: list[dict[str, Any]]) -> bool:
-    """Whether every call repeats one answered since the user last spoke, or guesses its
-    required free-text arguments (no word of them was said by the user or a tool)."""
+    """Whether every call is a small model's guess: it repeats one answered since the user
+    last spoke; or it guesses its required free-text arguments (no word of them was said by
+    the user or a tool); or, having none, neither its name nor its description shares a word
+    with the user's last message (``current_time`` for "how was your day?")."""
     answered, said = _answered_this_turn(messages), _said_words(messages)
-    schemas = {t.get("function", {}).get("name"): t.get("function", {}).get("parameters") or {} for t in tools}
-    return all((c.function.name, _canonical(c.function.arguments)) in answered
-               or not _grounded(c.function.arguments, schemas.get(c.function.name, {}), said) for c in calls)
+    last = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+    asked = _said_words([last]) if last else set()
+    functions = {t.get("function", {}).get("name"): t.get("function", {}) for t in tools}
+
+    def guess(call: Any) -> bool:
+        if (call.function.name, _canonical(call.function.arguments)) in answered:
+            return True
+        function = functions.get(call.function.name, {})
+        free = _free_text(call.function.arguments, function.get("parameters") or {})
+        if free:
+            return not any({w.lower() for w in _WORD.findall(v)} & said for v in free)
+        topic = {w.lower() for w in _WORD.findall(f"{call.function.name.replace('_', ' ')} {function.get('description', '')}")}
+        return bool(topic) and not topic & asked
+
+    return all(guess(c) for c in calls)
 
 
 def _said_words(messages: list[dict[str, Any]]) -> set[str]:
@@ -43,19 +57,19 @@ def _said_words(messages: list[dict[str, Any]]) -> set[str]:
     return words
 
 
-def _grounded(arguments: str | None, parameters: dict[str, Any], said: set[str]) -> bool:
-    """Whether a call's required free-text arguments (strings without an enum) share a word
-    with what was said; a call without such arguments is grounded."""
+def _free_text(arguments: str | None, parameters: dict[str, Any]) -> list[str]:
+    """A call's required free-text arguments (strings without an enum) that hold words."""
     try:
         values = json.loads(arguments or "{}")
     except json.JSONDecodeError:
-        return True
+        return []
+    if not isinstance(values, dict):
+        return []
     properties = parameters.get("properties") or {}
     free = [values.get(name) for name in parameters.get("required") or []
-            if isinstance(values, dict) and isinstance(values.get(name), str)
-            and (properties.get(name) or {}).get("type", "string") == "string" and "enum" not in (properties.get(name) or {})]
-    free = [v for v in free if _WORD.findall(v)]
-    return not free or any({w.lower() for w in _WORD.findall(v)} & said for v in free)
+            if isinstance(values.get(name), str) and (properties.get(name) or {}).get("type", "string") == "string"
+            and "enum" not in (properties.get(name) or {})]
+    return [v for v in free if _WORD.findall(v)]
 
 
 def _canonical(arguments: str | None) -> str:
