@@ -363,3 +363,23 @@ async def test_a_tool_that_returns_nothing_still_gets_an_answer(void_url):
     outputs = [e.item.output for e in of(events, "conversation.item.done") if e.item.type == "function_call_output"]
     assert outputs == ["done"], outputs
     assert "done" in of(events, "response.done")[-1].response.output[0].content[0].text
+
+
+async def test_a_session_that_cannot_be_built_says_so_and_closes(store, monkeypatch):
+    """A failure building the session's pipeline is an error event and close 1011, not a dropped connection."""
+    import contextlib
+
+    import websockets
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("no pipeline today")
+
+    async with contextlib.aclosing(served(store)) as servers:
+        base = await anext(servers)
+        monkeypatch.setattr(PipelineFactory, "build", broken)
+        async with websockets.connect(base + "/v1/realtime") as ws:
+            error = json.loads(await ws.recv())
+            assert error["type"] == "error" and error["error"]["code"] == "session_failed", error
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd.code == 1011

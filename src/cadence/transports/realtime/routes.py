@@ -37,10 +37,16 @@ def realtime_routes(factory: PipelineFactory, authorized, sessions: set[Realtime
             await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
             session = RealtimeSession(factory, websocket.send_json, model=model, user_id=user_id,
                                       close=lambda code, reason: websocket.close(code, reason))
+        except Exception as exc:  # the session could not be built: the client is told, not dropped
+            slot.release()
+            logger.exception(f"realtime session could not start: {exc}")
+            await _fail(websocket, exc)
+            return
         except BaseException:
             slot.release()
             raise
         sessions.add(session)
+        failed: Exception | None = None
         try:
             await session.start()
             while True:
@@ -52,12 +58,15 @@ def realtime_routes(factory: PipelineFactory, authorized, sessions: set[Realtime
             pass
         except Exception as exc:  # a bug must end this session only, never the server
             logger.exception(f"realtime session failed: {exc}")
+            failed = exc
         finally:
             sessions.discard(session)
             try:
                 await session.close()
             finally:
                 slot.release()
+        if failed is not None:
+            await _fail(websocket, failed)
 
     @api.websocket("/v1/realtime")
     async def openai_path(websocket: WebSocket) -> None:
@@ -70,3 +79,15 @@ def realtime_routes(factory: PipelineFactory, authorized, sessions: set[Realtime
         await serve(websocket, websocket.query_params.get("model"), websocket.query_params.get("user"))
 
     return api
+
+
+async def _fail(websocket: WebSocket, exc: Exception) -> None:
+    """An ``error`` event saying the session failed, then close 1011 (a dropped connection
+    would leave the client guessing)."""
+    try:
+        await websocket.send_json({"type": "error", "error": {
+            "type": "server_error", "code": "session_failed", "param": None,
+            "message": f"the session failed on the server: {type(exc).__name__}; see the server log"}})
+        await websocket.close(1011, "session failed")
+    except Exception:  # noqa: BLE001 - the connection is gone already
+        pass
