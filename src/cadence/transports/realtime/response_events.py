@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipecat.frames.frames import LLMRunFrame
+from pipecat.frames.frames import LLMRunFrame, TTSSpeakFrame
 
 from cadence.transports.realtime import out_of_band
 from cadence.transports.realtime.protocol import ProtocolError
@@ -22,6 +22,7 @@ class ResponseEvents:
 
     config: Any
     responses: Any
+    conversation: Any
     settings: Any
     gate: Any
     out_of_band: Any
@@ -67,3 +68,14 @@ class ResponseEvents:
         if not self.responses.active:  # OpenAI's answer too: a cancel never goes unanswered
             raise ProtocolError("response_cancel_not_active", "no response is in progress to cancel")
         await self._cancel_response()
+
+    async def _greet(self, text: str) -> None:
+        """The companion speaks first: a response of its own, remembered like any reply."""
+        self.on_response_started()
+        response = self.responses.current
+        if not response.text_only:
+            await self._queue(TTSSpeakFrame(text, append_to_context=True))
+        else:  # nothing to speak with: the greeting is written
+            self.on_llm_text(text)
+            await self.conversation.append_message(response.message.id, "assistant", text)
+            self._finish_response(response, "completed")

@@ -29,6 +29,16 @@ class MessageOutput:
         self.text = ""  # text (text mode) or transcript of what was spoken (audio mode)
         self.audio_ms = 0.0
         self._spoken: list[tuple[float, str]] = []  # (audio ms when the text was spoken, text)
+        self.previous: str | None = None  # the item before it in the conversation
+        self.opened = False  # its added events were sent (at its first words, or at the end)
+
+    def opening(self) -> list[dict[str, Any]]:
+        """Its added events, the first time only: a reply's message is announced with its
+        first words, so a response that only calls a function has no empty message."""
+        if self.opened:
+            return []
+        self.opened = True
+        return self.added_events(self.previous)
 
     def _where(self) -> dict[str, Any]:
         return {"response_id": self.response.id, "item_id": self.id, "output_index": self.output_index,
@@ -171,6 +181,7 @@ class Response:
         self.reason: str | None = None  # why it ended early: turn_detected | client_cancelled
         self.error: dict[str, Any] | None = None  # why it failed: {type, code, message}
         self.interrupted = False  # the user cut in (barge-in) while it was in progress
+        self.said = False  # the model wrote words for it (the LLM's text, spoken or not)
 
     @property
     def message(self) -> MessageOutput | None:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loguru import logger
-from pipecat.frames.frames import CancelFrame, Frame, TTSSpeakFrame
+from pipecat.frames.frames import CancelFrame, Frame
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.base_transport import TransportParams
 from pipecat.workers.runner import WorkerRunner
@@ -152,17 +152,6 @@ class RealtimeSession(ItemEvents, ResponseEvents, ToolEvents):
         await self.settings.apply_memory(self.config)
         await self.settings.apply(self.config, self.turn)
 
-    async def _greet(self, text: str) -> None:
-        """The companion speaks first: a response of its own, remembered like any reply."""
-        self.on_response_started()
-        response = self.responses.current
-        if not response.text_only:
-            await self._queue(TTSSpeakFrame(text, append_to_context=True))
-        else:  # nothing to speak with: the greeting is written
-            self.on_llm_text(text)
-            await self.conversation.append_message(response.message.id, "assistant", text)
-            self._finish_response(response, "completed")
-
     # -- client events -----------------------------------------------------------------
 
     async def handle(self, raw: str | bytes) -> None:
@@ -268,12 +257,10 @@ class RealtimeSession(ItemEvents, ResponseEvents, ToolEvents):
         response = self.responses.start(new_id("resp"))
         output = response.add_message(new_id("item"))
 
-        def announce() -> None:  # the reply's item comes after the user item it answers
-            previous = self.conversation.add(output.item(), output)
+        def announce() -> None:  # the reply's item comes after the user item it answers (its events with its words)
+            output.previous = self.conversation.add(output.item(), output)
             self.conversation.expect(output.id)
-            for event in [{"type": "response.created", "response": response.resource()},
-                          *output.added_events(previous)]:
-                self.emit(event)
+            self.emit({"type": "response.created", "response": response.resource()})
 
         if self.user_turns.deferred:  # a reply to a spoken turn is shown once it is real
             self._held = announce
@@ -293,15 +280,17 @@ class RealtimeSession(ItemEvents, ResponseEvents, ToolEvents):
 
     def on_llm_text(self, text: str) -> None:
         response = self.responses.current
-        if response and not response.done and response.text_only and not response.unseen:
+        if response and not response.done and text.strip():
+            response.said = True
+        if response and not response.done and response.text_only and not response.unseen and response.message:
             self._release()
-            self.emit(response.message.text_delta(text))
+            self._emit_all([*response.message.opening(), response.message.text_delta(text)])
 
     def on_spoken_text(self, text: str) -> None:
         response = self.responses.speaking
         if response and response.message and not response.unseen:
             self._release(response)
-            self.emit(response.message.transcript_delta(text))
+            self._emit_all([*response.message.opening(), response.message.transcript_delta(text)])
 
     def on_service_error(self, role: str, message: str) -> None:
         """A service failed: the response it was making fails loudly, and the session goes on."""
@@ -347,7 +336,7 @@ class RealtimeSession(ItemEvents, ResponseEvents, ToolEvents):
             return  # (an unseen reply's last audio, still on its way out when the user went on)
         self._release(response)
         wire = await self.input.wire.encode(pcm, self.config.audio.output.format.type)
-        self.emit(response.message.audio_delta(wire, len(pcm) / 2 / WIRE_RATE * 1000))
+        self._emit_all([*response.message.opening(), response.message.audio_delta(wire, len(pcm) / 2 / WIRE_RATE * 1000)])
 
     async def _on_backchannel(self, frame: Any) -> None:
         kind = self.config.audio.output.format.type
@@ -360,6 +349,10 @@ class RealtimeSession(ItemEvents, ResponseEvents, ToolEvents):
         await self.media.transport_in.feed(pcm)  # type: ignore[attr-defined]
 
     # -- helpers -----------------------------------------------------------------------
+
+    def _emit_all(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self.emit(event)
 
     def _current_id(self) -> str | None:
         return self.responses.current.id if self.responses.current else None
@@ -374,6 +367,7 @@ class RealtimeSession(ItemEvents, ResponseEvents, ToolEvents):
         self._release()
         for output in response.output:
             deleted = output.id not in self.conversation.items  # the client deleted it meanwhile
+            self._emit_all(getattr(output, "opening", list)())  # a reply that said nothing: announced now
             if not deleted:
                 self.conversation.add(output.item(), output)
             for event in output.done_events(self.conversation.previous_of(output.id)):

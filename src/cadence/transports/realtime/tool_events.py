@@ -76,6 +76,13 @@ class ToolEvents:
             logger.warning(f"realtime: {len(calls)} function call(s) after their response ended; not shown")
             return
         self._release()  # type: ignore[attr-defined]  # the reply is real: its user item and message first
+        message = response.message
+        if message is not None and not message.opened:
+            if response.said:  # words before the call: their item first
+                self._emit_all(message.opening())  # type: ignore[attr-defined]
+            else:  # the reply is only the call: no message item at all, as OpenAI's
+                response.output.remove(message)
+                self.conversation.forget(message.id)
         for call in calls:
             output = FunctionCallOutput(response, new_id("item"), len(response.output), call.tool_call_id,
                                         call.function_name, json.dumps(call.arguments, ensure_ascii=False))
