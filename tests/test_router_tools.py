@@ -106,3 +106,12 @@ async def test_the_embedded_qwen_answers_from_a_tool_result_and_without_tools_ta
     plain = await client.chat.completions.create(model=QWEN, messages=ASK, tools=[WEATHER], tool_choice="none",
                                                  temperature=0, max_tokens=30)
     assert plain.choices[0].finish_reason != "tool_calls" and not plain.choices[0].message.tool_calls
+    # A history of calls and no tools offered: a call the model imitates is read and dropped, never content.
+    history = [*ASK, {"role": "assistant", "content": None, "tool_calls": [call]},
+               {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+               {"role": "assistant", "content": "It is sunny."}, {"role": "user", "content": "And in Rome?"}]
+    for extra in ({}, {"tools": [WEATHER], "tool_choice": "none"}):
+        reply = await client.chat.completions.create(model=QWEN, messages=history, temperature=0, max_tokens=40,
+                                                     **extra)
+        text = reply.choices[0].message.content or ""
+        assert '"name"' not in text and "get_weather" not in text and not reply.choices[0].message.tool_calls, text

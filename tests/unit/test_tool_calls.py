@@ -131,3 +131,26 @@ def test_a_call_with_nothing_to_guess_is_kept_only_when_the_user_asked_about_it(
     call = [_call("current_time", {})]
     assert spurious(call, [clock], [{"role": "user", "content": "How was your day?"}])
     assert not spurious(call, [clock], [{"role": "user", "content": "What time is it?"}])
+
+
+async def test_a_chain_of_server_calls_ends_at_the_cap_without_running_the_model_again():
+    from types import SimpleNamespace
+
+    from cadence.tools.server import MAX_CHAINED_CALLS, PythonToolRunner
+    from cadence.tools.spec import PythonTool
+
+    runner = PythonToolRunner("roll", PythonTool(function="cadence.tools.examples:roll_dice"))
+    messages = [{"role": "user", "content": "roll"}] + [{"role": "tool", "content": "4"}] * MAX_CHAINED_CALLS
+    got = []
+
+    async def result(value, properties=None):
+        got.append((value, properties))
+
+    params = SimpleNamespace(context=SimpleNamespace(get_messages=lambda: messages), arguments={}, result_callback=result)
+    await runner.handle(params)
+    (value, properties), = got
+    assert value.startswith("the tool failed: 8 tool calls in a row") and properties.run_llm is False
+    got.clear()
+    params.context = SimpleNamespace(get_messages=lambda: messages[:3])
+    await runner.handle(params)
+    assert got[0][0].startswith("The 6-sided die shows")

@@ -36,11 +36,10 @@ def _params(spec: MCPTool) -> Any:
 
 def _timed(handler: Any, name: str, timeout_s: float) -> Any:
     async def call(params: Any) -> None:
-        from cadence.tools.server import MAX_CHAINED_CALLS, calls_since_user
+        from cadence.tools.server import MAX_CHAINED_CALLS, calls_since_user, chain_ended
 
         if (chained := calls_since_user(params.context)) >= MAX_CHAINED_CALLS:
-            await params.result_callback(f"the tool failed: {chained} tool calls in a row since the user last"
-                                         " spoke; answer the user now")
+            await chain_ended(params, chained)
             return
         done = asyncio.Event()
         real = params.result_callback

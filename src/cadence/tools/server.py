@@ -66,13 +66,22 @@ class PythonToolRunner:
 
     async def handle(self, params: Any) -> None:
         if (chained := calls_since_user(params.context)) >= MAX_CHAINED_CALLS:
-            await params.result_callback(f"the tool failed: {chained} tool calls in a row since the user last spoke;"
-                                         " answer the user now")
+            await chain_ended(params, chained)
             return
         await params.result_callback(await self.run(dict(params.arguments or {})))
 
 
 MAX_CHAINED_CALLS = 8  # server-run calls in a row before the model is told to answer instead
+
+
+async def chain_ended(params: Any, chained: int) -> None:
+    """The cap: a result that says so, and no new run of the model (a model made to call,
+    tool_choice required, would call again on every run)."""
+    from pipecat.frames.frames import FunctionCallResultProperties
+
+    logger.warning(f"tools: {chained} server-run calls in a row; the chain ends here")
+    await params.result_callback(f"the tool failed: {chained} tool calls in a row since the user last spoke",
+                                 properties=FunctionCallResultProperties(run_llm=False))
 
 
 def calls_since_user(context: Any) -> int:

@@ -171,7 +171,11 @@ class LlamaCppBackend:
         guarded = bool(tools) and request.params.get("tool_choice", "auto") == "auto"
         held: list[ChatCompletionChunk] = []
         spoken = ""
-        async for chunk in self._generate(request, tools):
+        # No tools offered, yet calls in the history (or tools declared, tool_choice none): a
+        # small model may imitate one; it is read and dropped, never spoken.
+        known = tool_names(request.params.get("tools")) + [
+            c.get("function", {}).get("name", "") for m in request.messages for c in m.get("tool_calls") or []]
+        async for chunk in self._generate(request, tools, read_calls=None if tools else [n for n in known if n]):
             delta = chunk.choices[0].delta if chunk.choices else None
             if delta is not None and delta.tool_calls and delta.tool_calls[0].function is not None:
                 held.append(chunk)  # one chunk per call, the last one finishing: decided on the whole set

@@ -50,6 +50,7 @@ class PipelineHooks(Protocol):
     def on_interruption(self) -> None: ...
     def on_turn_resumed(self) -> None: ...
     def on_function_calls(self, calls: list[Any]) -> None: ...
+    def on_llm_words(self, text: str) -> None: ...
     def on_function_result(self, call_id: str, name: str, result: Any) -> None: ...
 
 
@@ -92,9 +93,13 @@ class SessionEvents(BaseObserver):
             elif isinstance(frame, VADUserStoppedSpeakingFrame):
                 hooks.on_speech_stopped(frame.stop_secs)
         elif isinstance(frame, LLMTextFrame) and source is (roles.steering or roles.llm):
+            if source is roles.llm:  # seen in order with the LLM's own function-call frames
+                hooks.on_llm_words(frame.text)
             hooks.on_llm_text(frame.text)  # after the steering stage: the words without their tags
         elif source is roles.llm:
-            if isinstance(frame, LLMFullResponseStartFrame):
+            if isinstance(frame, LLMTextFrame):
+                hooks.on_llm_words(frame.text)
+            elif isinstance(frame, LLMFullResponseStartFrame):
                 hooks.on_response_started()
             elif isinstance(frame, FunctionCallsStartedFrame):
                 hooks.on_function_calls(list(frame.function_calls))

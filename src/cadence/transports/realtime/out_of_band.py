@@ -57,8 +57,10 @@ class OutOfBandResponses:
                                 " text only (the voice belongs to the conversation's replies); set"
                                 " output_modalities to ['text']", param="response.output_modalities")
         provider = options.get("providerData") if isinstance(options.get("providerData"), dict) else {}
+        choice = options.get("tool_choice")
         for param, value in (("response.audio", options.get("audio")), ("response.providerData.tts", provider.get("tts")),
-                             ("response.tools", options.get("tools")), ("response.tool_choice", options.get("tool_choice"))):
+                             ("response.tools", options.get("tools")),
+                             ("response.tool_choice", choice not in (None, "none", "auto") and choice)):
             if value:  # a voice for a reply never spoken, tools for one the router makes alone: refused
                 raise ProtocolError("unsupported", f"{param} does not apply: a response outside the conversation or"
                                     " with its own input is text only, without tools", param=param)

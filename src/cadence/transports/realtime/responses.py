@@ -56,7 +56,7 @@ class MessageOutput:
                 "status": status, "content": content if (self.text or done) else []}
 
     def added_events(self, previous_item_id: str | None) -> list[dict[str, Any]]:
-        item = self.item()
+        item = {**self.item(), "status": "in_progress", "content": []}  # as OpenAI's: whatever it became since
         return [
             {"type": "response.output_item.added", "response_id": self.response.id,
              "output_index": self.output_index, "item": item},

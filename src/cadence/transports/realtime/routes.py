@@ -63,6 +63,9 @@ def realtime_routes(factory: PipelineFactory, authorized, sessions: set[Realtime
             sessions.discard(session)
             try:
                 await session.close()
+            except Exception as exc:  # noqa: BLE001 - the client still hears of the failure below
+                logger.exception(f"realtime session did not close cleanly: {exc}")
+                failed = failed or exc
             finally:
                 slot.release()
         if failed is not None:

@@ -280,8 +280,6 @@ class RealtimeSession(ItemEvents, ResponseEvents, ToolEvents):
 
     def on_llm_text(self, text: str) -> None:
         response = self.responses.current
-        if response and not response.done and text.strip():
-            response.said = True
         if response and not response.done and response.text_only and not response.unseen and response.message:
             self._release()
             self._emit_all([*response.message.opening(), response.message.text_delta(text)])

@@ -68,6 +68,12 @@ class ToolEvents:
     tools: Any  # cadence.tools.client.ClientTools
     settings: Any  # cadence.transports.realtime.apply.SettingsApplier
 
+    def on_llm_words(self, text: str) -> None:
+        """The LLM's own text (before any stage after it): whether a reply said words before a call."""
+        response = self.responses.current
+        if response is not None and not response.done and text.strip():
+            response.said = True
+
     def on_function_calls(self, calls: list[Any]) -> None:
         """The model called functions (pipecat's ``FunctionCallsStartedFrame``): each becomes
         an output item of the response in progress."""
