@@ -125,3 +125,37 @@ async def test_a_session_speaks_with_the_hosted_voice(provider, store, transcrib
     heard = set(words(transcribe(np.frombuffer(bytes(audio), dtype=np.int16), 24000)))
     assert heard & set(words(transcript)), (heard, transcript)
 
+
+
+async def test_a_session_whose_hosted_voice_is_down_fails_the_reply_loudly_and_goes_on(store):
+    """The provider refuses connections: the reply is response.done failed with an error
+    event (tts_failed), and the session goes on (a local voice speaks the next reply)."""
+    import asyncio
+
+    import fake_backend
+    from ws_reply import open_session, update_session
+
+    async with serving(fake_backend.app) as llm:
+        config = _config("http://127.0.0.1:9", router={"providers": {"fake": {"kind": "openai",
+                                                                              "base_url": f"{llm}/ok/v1"}}},
+                         stages=[{"type": "context"}, {"type": "llm", "model": "fake/m"}, {"type": "tts"}])
+        factory = PipelineFactory(validate(load_config_text(json.dumps(config))), store)
+        async with serving(create_app(factory)) as base, open_session(base) as ws:
+            assert (await update_session(ws, {"audio": {"output": {"voice": "remote"}}}))["type"] == "session.updated"
+            await ws.send(json.dumps({"type": "conversation.item.create", "item": {
+                "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi."}]}}))
+            await ws.send(json.dumps({"type": "response.create"}))
+            errors = []
+            while (event := json.loads(await asyncio.wait_for(ws.recv(), 60)))["type"] != "response.done":
+                if event["type"] == "error":
+                    errors.append(event["error"])
+            assert event["response"]["status"] == "failed", event["response"]
+            assert errors and errors[0]["code"] == "tts_failed", errors
+            await ws.send(json.dumps({"type": "session.update", "session": {
+                "type": "realtime", "audio": {"output": {"voice": "en_US-joe-medium"}}}}))
+            seen = []
+            while (event := json.loads(await asyncio.wait_for(ws.recv(), 30)))["type"] != "session.updated":
+                seen.append(event)  # the failed reply's other sentences may still report before it
+            assert all(e["type"] == "error" and e["error"]["code"] == "tts_failed" for e in seen), seen
+            audio, _, done = await spoken_reply(ws)
+            assert done["status"] == "completed" and len(audio) > 24000

@@ -51,9 +51,9 @@ class HostedSpeaker:
         """How the sentence should sound, in words: its tags and steering line."""
         return "; ".join(plan.cues)[:1000] or None
 
-    def speak(self, text: str, plan: SentencePlan | None = None) -> Iterator[bytes]:
-        """16-bit 24 kHz PCM of ``text`` as the API streams it."""
-        plan = plan or SentencePlan(Prosody())
+    def speak(self, text: str, prosody: Prosody = Prosody(), plan: SentencePlan | None = None) -> Iterator[bytes]:
+        """16-bit 24 kHz PCM of ``text`` as the API streams it (``plan``: its delivery's cues)."""
+        plan = plan or SentencePlan(prosody)
         speed = max(0.25, min(4.0, self.speed * plan.prosody.speed))
         extra = {"instructions": i} if (i := self.instructions(plan)) and self.entry.send_instructions else {}
         # A provider told how to sound performs the loudness itself; only without words is it approximated here.
@@ -75,20 +75,17 @@ class HostedSpeaker:
         samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) * gain
         return np.clip(samples, -32768, 32767).astype(np.int16).tobytes()
 
+    def fallback(self, fallback: str, prosody: Prosody = Prosody()) -> bytes:
+        """The audio of a non-verbal's fallback: words spoken by the API, else Cadence's own sounds."""
+        return sounds.fallback_audio(fallback, RATE, lambda words: b"".join(self.speak(words)))
+
+    def say(self, text: str, plan: SentencePlan) -> Iterator[bytes]:
+        """``text``'s words under ``plan``: its rate, and its cues as instructions."""
+        return self.speak(text, plan.prosody, plan)
+
     def sentence(self, text: str, plan: SentencePlan) -> Iterator[bytes]:
-        """A sentence under ``plan``: its non-verbals (rendered sounds or pauses), its words, its pause."""
-        for fallback in plan.before:
-            kind, _, arg = fallback.partition(":")
-            if kind == "say":
-                yield from self.speak(arg)
-            elif kind == "sound":
-                yield sounds.render(arg, RATE)
-            else:
-                yield sounds.silence(float(arg), RATE)
-        if text.strip():
-            yield from self.speak(text, plan)
-        if plan.pause_s > 0:
-            yield sounds.silence(plan.pause_s, RATE)
+        """A sentence under ``plan``: its non-verbals, its words, its pause."""
+        return sounds.sentence(self, text, plan)
 
     def prerender(self, texts: list[str]) -> None:
         """Nothing is kept: each call is the provider's (and billed by it)."""

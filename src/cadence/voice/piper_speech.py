@@ -85,21 +85,16 @@ class PiperSpeaker:
 
     def fallback(self, fallback: str, prosody: Prosody = Prosody()) -> bytes:
         """The audio of a non-verbal's fallback (``say:``, ``sound:`` or ``pause:``)."""
-        kind, _, arg = fallback.partition(":")
-        if kind == "say":
-            return b"".join(self.speak(arg, prosody.times(Prosody(volume=0.8))))
-        if kind == "sound":
-            return sounds.render(arg, self.sample_rate)
-        return sounds.silence(float(arg), self.sample_rate)
+        return sounds.fallback_audio(fallback, self.sample_rate,
+                                     lambda words: b"".join(self.speak(words, prosody.times(Prosody(volume=0.8)))))
+
+    def say(self, text: str, plan: SentencePlan) -> Iterator[bytes]:
+        """``text``'s words under ``plan``'s prosody."""
+        return self.speak(text, plan.prosody)
 
     def sentence(self, text: str, plan: SentencePlan) -> Iterator[bytes]:
         """A sentence under ``plan``: its non-verbals first, then its words, then its pause."""
-        for fallback in plan.before:
-            yield self.fallback(fallback, plan.prosody)
-        if text.strip():
-            yield from self.speak(text, plan.prosody)
-        if plan.pause_s > 0:
-            yield sounds.silence(plan.pause_s, self.sample_rate)
+        return sounds.sentence(self, text, plan)
 
     def prerender(self, texts: list[str]) -> None:
         """Synthesize short ``texts`` into the phrase cache now."""

@@ -6,6 +6,9 @@ next to speech. They are no words, so no transcript holds them and nothing is "r
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import numpy as np
 
 # name → (seconds, low Hz, high Hz, peak level of full scale, attack share of the length)
@@ -29,6 +32,28 @@ def render(name: str, rate: int) -> bytes:
     rise = max(1, int(count * attack))
     envelope = np.concatenate([np.linspace(0.0, 1.0, rise), np.linspace(1.0, 0.0, count - rise) ** 2])
     return (shaped * envelope * level * 32767).astype(np.int16).tobytes()
+
+
+def fallback_audio(fallback: str, rate: int, say: Callable[[str], bytes]) -> bytes:
+    """A non-verbal's fallback (``say:<words>``, ``sound:<name>`` or ``pause:<seconds>``) as audio;
+    ``say`` speaks words with the engine at hand."""
+    kind, _, arg = fallback.partition(":")
+    if kind == "say":
+        return say(arg)
+    if kind == "sound":
+        return render(arg, rate)
+    return silence(float(arg), rate)
+
+
+def sentence(speaker: Any, text: str, plan: Any) -> Iterator[bytes]:
+    """A sentence under ``plan`` on any speaker (``say(text, plan)``, ``fallback``, ``sample_rate``):
+    its non-verbals first, then its words, then its pause."""
+    for fallback in plan.before:
+        yield speaker.fallback(fallback, plan.prosody)
+    if text.strip():
+        yield from speaker.say(text, plan)
+    if plan.pause_s > 0:
+        yield silence(plan.pause_s, speaker.sample_rate)
 
 
 def silence(seconds: float, rate: int) -> bytes:

@@ -305,6 +305,8 @@ class RealtimeSession(ItemEvents, ResponseEvents, ToolEvents):
             self.emit({"type": "response.created", "response": response.resource()})
         if role in ("llm", "tts") and response is not None and not response.done:  # a reply's own service
             self._finish_response(response, "failed", error=event)
+            if role == "tts":  # the failed reply's other sentences go too: they would fail the next reply
+                asyncio.get_running_loop().create_task(self.media.transport_in.broadcast_interruption())
 
     def on_interruption(self) -> None:
         if self.responses.active:
