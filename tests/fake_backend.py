@@ -14,6 +14,7 @@ unless a test has put that segment in ``failing``: then it answers HTTP 500.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 
@@ -62,11 +63,14 @@ def tool_reply(body: dict, many: bool = False) -> tuple[list[str], list[dict]]:
                                    for w in words]
 
 
+_CALL_IDS = itertools.count(1)  # every call an id of its own, as real backends give
+
+
 def _tool_chunks(call: dict, index: int = 0, cut: bool = False) -> list[bytes]:
     """A call as OpenAI streams it: id and name first, the arguments in three pieces."""
     args = call["arguments"]
     pieces = [args[: len(args) // 3], args[len(args) // 3: 2 * len(args) // 3], args[2 * len(args) // 3:]]
-    first = {"index": index, "id": f"call_fake{index + 1}", "type": "function",
+    first = {"index": index, "id": f"call_fake{next(_CALL_IDS)}", "type": "function",
              "function": {"name": call["name"], "arguments": ""}}
     out = [_delta({"tool_calls": [first]})]
     out += [_delta({"tool_calls": [{"index": index, "function": {"arguments": p}}]}) for p in pieces[: 1 if cut else 3]]

@@ -55,7 +55,7 @@ async def test_tool_calls_come_back_whole_without_stream_and_round_trip(client):
     choice = reply.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.content == "Let me check."
     (call,) = choice.message.tool_calls
-    assert call.type == "function" and call.id == "call_fake1" and call.function.name == "get_weather"
+    assert call.type == "function" and call.id.startswith("call_fake") and call.function.name == "get_weather"
     assert json.loads(call.function.arguments) == {"city": "Paris"}
     assert fake_backend.calls[-1]["tools"] == [WEATHER]  # passed through as sent
     answer = await client.chat.completions.create(model="tools/m", tools=[WEATHER], messages=[
@@ -69,7 +69,7 @@ async def test_tool_calls_stream_in_openai_chunk_shape(client):
                                                   tool_choice="auto", stream=True)
     text, calls, finish, deltas = await _streamed(stream)
     assert text == "Let me check." and finish == "tool_calls"
-    assert deltas[0].id == "call_fake1" and deltas[0].type == "function"  # id, type and name come first
+    assert deltas[0].id.startswith("call_fake") and deltas[0].type == "function"  # id, type and name come first
     assert calls[0]["name"] == "get_weather" and json.loads(calls[0]["arguments"]) == {"city": "Paris"}
 
 

@@ -42,6 +42,7 @@ class Conversation:
         # played (it sits after the output): an edit made before then waits here.
         self._awaiting: dict[str, Any] = {}
         self._folded: OrderedDict[str, None] = OrderedDict()  # items that left for memory (bounded)
+        self._calls_seen: set[Any] = set()  # call ids of items whose call has been in the context
 
     # -- items ---------------------------------------------------------------------------
 
@@ -85,9 +86,17 @@ class Conversation:
     def prune(self) -> list[str]:
         """Items whose context messages have all been folded into memory leave the live
         conversation (so it stays bounded by what the model still sees); their ids."""
-        present = {id(m) for m in self._context.get_messages()}
+        messages_now = self._context.get_messages()
+        present = {id(m) for m in messages_now}
         gone = [item_id for item_id, messages in self._messages.items()
                 if messages and item_id not in self._awaiting and not any(id(m) in present for m in messages)]
+        calls = {c.get("id") for m in messages_now if isinstance(m, dict) for c in m.get("tool_calls") or []}
+        call_items = {item_id: item.get("call_id") for item_id, item in self.items.items()
+                      if item.get("type") in ("function_call", "function_call_output")}
+        self._calls_seen &= set(call_items.values())  # bounded by the items
+        self._calls_seen |= calls & set(call_items.values())
+        # A call leaves with its context messages (once they were there: they arrive after its item).
+        gone += [item_id for item_id, call_id in call_items.items() if call_id in self._calls_seen - calls]
         for item_id in gone:
             self.items.pop(item_id, None)
             self._messages.pop(item_id, None)
